@@ -1,0 +1,72 @@
+#pragma once
+// The VPBX OpenAPI client: libcurl with reused connections, one process-wide limiter
+// (api.max_requests_per_second and api.max_concurrent_requests), retries of GETs with jittered
+// exponential backoff on 5xx / timeouts / 429 (Retry-After honoured), never on 401/403.
+// Every call is counted in vpbx_api_requests_total{endpoint,code} and timed in
+// vpbx_api_request_duration_seconds{endpoint}; `endpoint` is the route template, never an id.
+
+#include <prometheus/registry.h>
+
+#include <cstdint>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "exporter/api/models.h"
+#include "exporter/config/config.h"
+
+namespace vpbx::api {
+
+enum class ErrorKind { none, transport, timeout, http, auth, parse };
+
+template <typename T>
+struct Result {
+  std::optional<T> value;
+  ErrorKind error_kind = ErrorKind::none;
+  long http_status = 0;  // 0 when no answer
+  std::string error;     // short, never contains a secret
+  bool ok() const { return value.has_value(); }
+};
+
+struct CallLogQuery {
+  std::int64_t from_epoch_ms = 0;
+  std::int64_t to_epoch_ms = 0;
+  int offset = 0;
+  int limit = 100;
+};
+
+// The API metric families; created once per process so that reloads keep the counters.
+struct ApiMetrics {
+  explicit ApiMetrics(prometheus::Registry& registry);
+  prometheus::Family<prometheus::Counter>& requests;
+  prometheus::Family<prometheus::Histogram>& duration;
+};
+
+class Client {
+ public:
+  Client(const config::ApiConfig& config, std::shared_ptr<ApiMetrics> metrics);
+  ~Client();
+  Client(const Client&) = delete;
+  Client& operator=(const Client&) = delete;
+
+  Result<ServerInfo> get_server_info();
+  Result<std::vector<Feature>> get_user_features(std::int64_t user_id);
+  Result<Feature> get_feature(std::int64_t feature_id);
+  Result<Feature> put_feature(const Feature& feature);  // sends feature.raw_json as modified
+  Result<Presence> get_presence(std::int64_t user_id);
+  Result<std::vector<CallLog>> get_user_call_logs(std::int64_t user_id, const CallLogQuery& query);
+  Result<std::vector<CallLog>> get_enterprise_call_logs(const std::string& enterprise,
+                                                        const CallLogQuery& query);
+  Result<std::vector<Subscription>> list_subscriptions();
+  Result<Subscription> create_subscription(const SubscriptionRequest& request);
+  Result<bool> delete_subscription(const std::string& id);
+
+  // Stops waiting requests and backoffs promptly (shutdown, reload).
+  void cancel();
+
+ private:
+  struct Impl;
+  std::unique_ptr<Impl> impl_;
+};
+
+}  // namespace vpbx::api

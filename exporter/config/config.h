@@ -1,0 +1,130 @@
+#pragma once
+// The exporter's configuration (the YAML file of DESIGN.md), loaded and validated in one place.
+// Everything here is plain data: components copy what they need at (re)start.
+
+#include <chrono>
+#include <cstdint>
+#include <map>
+#include <optional>
+#include <stdexcept>
+#include <string>
+#include <vector>
+
+namespace vpbx::config {
+
+using Duration = std::chrono::milliseconds;
+
+// A bad config: the message names the key path (e.g. "api.timeout") and, when known, the line.
+class ConfigError : public std::runtime_error {
+ public:
+  ConfigError(std::string key, int line, const std::string& problem);
+  const std::string& key() const { return key_; }
+  int line() const { return line_; }  // 1-based; 0 when unknown
+
+ private:
+  std::string key_;
+  int line_;
+};
+
+struct ApiPaths {
+  std::string presence = "v1/users/{user_id}/presence";
+  std::string user_call_logs = "v1/users/{user_id}/calllogs";
+  std::string enterprise_call_logs = "v1/enterprises/{enterprise}/calllogs";
+};
+
+struct ApiConfig {
+  std::string url;  // always ends with '/'
+  std::string username;
+  std::string password;        // secret: from password_file, password, or VPBX_API_PASSWORD
+  std::string application_id;  // secret: from application_id_file, application_id, or VPBX_APPLICATION_ID
+  Duration timeout{std::chrono::seconds(10)};
+  Duration connect_timeout{std::chrono::seconds(5)};
+  double max_requests_per_second = 10;
+  int max_concurrent_requests = 4;
+  int max_retries = 3;
+  std::string ca_file;               // empty: the system's CA store
+  bool insecure_skip_verify = false;  // explicit opt-in only
+  ApiPaths paths;
+};
+
+struct User {
+  std::string enterprise;
+  std::int64_t user_id = 0;
+  std::string login;
+  std::string number;
+  std::string name;
+  // The `user` label: name, else number, else login, else the id.
+  std::string label() const;
+};
+
+// A zero interval switches the collector off.
+struct PollConfig {
+  Duration server{std::chrono::seconds(60)};
+  Duration presence{std::chrono::seconds(60)};
+  Duration features{std::chrono::minutes(5)};
+  Duration call_logs{std::chrono::minutes(5)};
+  Duration fallback{std::chrono::seconds(60)};  // used while push is unhealthy
+};
+
+struct PresenceConfig {
+  // Extra raw state -> canonical state (idle|busy|ringing|offline|unknown), matched case-insensitively.
+  std::map<std::string, std::string> state_map;
+};
+
+struct FeaturesConfig {
+  std::vector<std::string> include;  // empty: every feature the platform returns
+  bool expose_destinations = false;
+};
+
+struct CallLogsConfig {
+  Duration backfill{0};                              // how far back the first poll counts
+  Duration overlap{std::chrono::minutes(10)};        // re-read window behind the cursor
+  int page_size = 100;
+  std::map<int, bool> answered_status;               // explicit status code -> answered
+};
+
+struct WebhookConfig {
+  std::string path = "/webhook";
+  std::string token;  // secret: from token_file, token, or VPBX_WEBHOOK_TOKEN
+  std::string listen_address;  // empty: the main listener
+  std::string public_url;
+  std::vector<std::string> allowed_networks;
+  std::vector<std::string> trusted_proxies;
+  std::size_t max_body_bytes = 1048576;
+  bool allow_unauthenticated = false;
+};
+
+struct SubscriptionsConfig {
+  bool manage = false;
+  std::vector<std::string> resource_types{"CALL_LOG", "FEATURE", "PRESENCE"};
+  Duration ttl{std::chrono::hours(24)};
+  Duration renew_before{std::chrono::hours(2)};
+  bool keep_on_shutdown = false;
+};
+
+struct Config {
+  ApiConfig api;
+  std::vector<User> users;  // the inline list and users_file, merged, no duplicates
+  std::string users_file;
+  std::vector<std::string> enterprises;
+  bool discover_users = true;
+  std::size_t max_users = 10000;
+  PollConfig poll;
+  PresenceConfig presence;
+  FeaturesConfig features;
+  CallLogsConfig call_logs;
+  WebhookConfig webhook;
+  SubscriptionsConfig subscriptions;
+  std::string state_file;
+};
+
+// Loads, resolves secrets and files relative to the config's folder, validates. Throws ConfigError.
+Config load_file(const std::string& path);
+// Same from text; `base_dir` resolves relative *_file paths. Throws ConfigError.
+Config load_string(const std::string& yaml_text, const std::string& base_dir = ".");
+
+// "250ms", "30s", "5m", "24h", "1h30m", "0" (Prometheus' duration spelling). Throws std::invalid_argument.
+Duration parse_duration(const std::string& text);
+std::string format_duration(Duration d);
+
+}  // namespace vpbx::config

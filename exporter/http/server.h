@@ -1,0 +1,76 @@
+#pragma once
+// The HTTP front: one CivetWeb listener serving our own routes, /metrics included.
+// prometheus-cpp's Exposer is not used: it cannot serve extra paths and holds one mutex across
+// every Collect(); here /metrics is rendered from the registered Collectables with gzip.
+
+#include <prometheus/collectable.h>
+
+#include <functional>
+#include <map>
+#include <memory>
+#include <string>
+#include <utility>
+#include <vector>
+
+#include "exporter/http/web_config.h"
+
+struct mg_context;
+struct mg_connection;
+
+namespace vpbx::http {
+
+struct Request {
+  std::string method;
+  std::string path;   // decoded, without the query string
+  std::string query;  // raw query string
+  std::map<std::string, std::string> headers;  // names lower-cased
+  std::string body;
+  std::string remote_address;  // peer IP as text
+  std::string header(const std::string& lower_name) const;
+};
+
+struct Response {
+  int status = 200;
+  std::string content_type = "text/plain; charset=utf-8";
+  std::string body;
+  std::vector<std::pair<std::string, std::string>> headers;
+  static Response text(int status, std::string body);
+};
+
+// Must not throw; the server still catches everything and answers 500 if one does.
+using Handler = std::function<Response(const Request&)>;
+
+struct ServerOptions {
+  std::string listen_address = ":9876";  // "host:port" or ":port"; port 0 picks a free one
+  std::string telemetry_path = "/metrics";
+  WebConfig web;                          // TLS and basic auth
+  std::size_t max_body_bytes = 1048576;   // larger bodies get 413 before being read
+  int num_threads = 8;
+  int request_timeout_ms = 10000;
+};
+
+class Server {
+ public:
+  explicit Server(ServerOptions options);
+  ~Server();
+  Server(const Server&) = delete;
+  Server& operator=(const Server&) = delete;
+
+  // Sources for /metrics, collected in order at every scrape.
+  void add_collectable(std::weak_ptr<prometheus::Collectable> collectable);
+  // Exact path, one method; several methods may share a path. Unknown path: 404; known path with
+  // another method: 405 with Allow. A prefix route matches the path and everything below it.
+  void route(const std::string& method, const std::string& path, Handler handler);
+  void route_prefix(const std::string& method, const std::string& prefix, Handler handler);
+
+  void start();  // throws std::runtime_error (with the address) when it cannot listen
+  void stop();
+  int port() const;  // the bound port, after start()
+  bool tls() const;
+
+ private:
+  struct Impl;
+  std::unique_ptr<Impl> impl_;
+};
+
+}  // namespace vpbx::http
