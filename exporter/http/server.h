@@ -60,8 +60,13 @@ class Server {
   void add_collectable(std::weak_ptr<prometheus::Collectable> collectable);
   // Exact path, one method; several methods may share a path. Unknown path: 404; known path with
   // another method: 405 with Allow. A prefix route matches the path and everything below it.
-  void route(const std::string& method, const std::string& path, Handler handler);
-  void route_prefix(const std::string& method, const std::string& prefix, Handler handler);
+  // `authenticated` routes need the web config's basic auth (when it has users); the webhook is
+  // public and does its own token check.
+  enum class Access { authenticated, public_route };
+  void route(const std::string& method, const std::string& path, Handler handler,
+             Access access = Access::authenticated);
+  void route_prefix(const std::string& method, const std::string& prefix, Handler handler,
+                    Access access = Access::authenticated);
 
   void start();  // throws std::runtime_error (with the address) when it cannot listen
   void stop();
