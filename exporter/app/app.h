@@ -1,0 +1,65 @@
+#pragma once
+// Wires the exporter together: config, API client, collectors, HTTP front; owns reloads.
+//   pollers (timers) -> API client -> state  ;  /metrics -> snapshot of the state
+
+#include <prometheus/gauge.h>
+#include <prometheus/registry.h>
+
+#include <memory>
+#include <mutex>
+#include <string>
+#include <vector>
+
+#include "exporter/api/client.h"
+#include "exporter/app/flags.h"
+#include "exporter/collectors/poller.h"
+#include "exporter/collectors/system_collector.h"
+#include "exporter/config/config.h"
+#include "exporter/http/server.h"
+
+namespace vpbx::app {
+
+struct ReloadResult {
+  bool ok = false;
+  std::string error;  // the config error, naming the key; never a secret
+};
+
+class App {
+ public:
+  App(Flags flags, config::Config config, http::WebConfig web_config);
+  ~App();
+  App(const App&) = delete;
+  App& operator=(const App&) = delete;
+
+  void start();  // throws std::runtime_error when the listener cannot start
+  void stop();
+  // Re-reads --config.file; a bad one is refused and the running config stays.
+  ReloadResult reload();
+  int port() const;
+
+ private:
+  void start_collectors();  // with the current config; callers hold reload_mutex_
+  void stop_collectors();
+  http::Response landing_page() const;
+
+  Flags flags_;
+  std::shared_ptr<prometheus::Registry> registry_;
+  std::shared_ptr<api::ApiMetrics> api_metrics_;
+  std::shared_ptr<collectors::CollectorMetrics> collector_metrics_;
+  std::shared_ptr<collectors::SystemCollector> system_;
+  std::shared_ptr<prometheus::Collectable> process_;
+  prometheus::Gauge& reload_successful_;
+  prometheus::Gauge& reload_timestamp_;
+
+  mutable std::mutex reload_mutex_;  // guards config_, client_, pollers_
+  config::Config config_;
+  std::unique_ptr<api::Client> client_;
+  std::vector<std::unique_ptr<collectors::Poller>> pollers_;
+
+  std::unique_ptr<http::Server> server_;
+};
+
+// The whole program: flags, logging, config, signals (SIGHUP reloads, SIGINT/SIGTERM stop).
+int run(int argc, char** argv);
+
+}  // namespace vpbx::app

@@ -1,0 +1,22 @@
+#pragma once
+
+#include <string>
+#include <vector>
+
+namespace vpbx::app {
+
+struct LandingInfo {
+  std::string telemetry_path;
+  std::size_t users = 0;
+  std::size_t enterprises = 0;
+  bool api_polled = false;
+  bool api_up = false;
+  std::string api_url;
+  std::string platform_version;
+  std::string api_error;
+};
+
+// The HTML of `/`: name, version, links, users configured, API status. No secret ever goes in.
+std::string render_landing_page(const LandingInfo& info);
+
+}  // namespace vpbx::app

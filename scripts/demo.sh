@@ -1,0 +1,84 @@
+#!/usr/bin/env bash
+# The demo: builds, starts the VPBX simulator with live traffic, the exporter configured against
+# it and, when installed, Prometheus with the shipped rules. Ctrl-C stops everything it started.
+#   DEMO_USERS=20 DEMO_PORT=9876 scripts/demo.sh
+set -euo pipefail
+cd "$(dirname "$0")/.."
+scripts/install-deps.sh
+
+users=${DEMO_USERS:-8}
+exporter_port=${DEMO_PORT:-9876}
+simulator_port=${DEMO_SIMULATOR_PORT:-8090}
+prometheus_port=${DEMO_PROMETHEUS_PORT:-9090}
+demo=$PWD/.demo
+mkdir -p "$demo"
+
+cmake -S . -B build -DCMAKE_BUILD_TYPE=RelWithDebInfo >/dev/null
+cmake --build build -j"$(nproc)" --target vpbx_exporter vpbx_simulator
+
+pids=()
+cleanup() {
+  trap - INT TERM EXIT
+  echo
+  echo "stopping the demo"
+  for pid in "${pids[@]}"; do kill "$pid" 2>/dev/null || true; done
+  wait 2>/dev/null || true
+}
+trap cleanup INT TERM EXIT
+
+# Demo-only secrets, shared by the simulator and the exporter through files.
+umask 077
+echo "demo-password" >"$demo/password"
+echo "71c177e5-7417-4265-b97f-4595016dceb8" >"$demo/app_id"
+umask 022
+
+build/simulator/vpbx_simulator \
+  --web.listen-address="127.0.0.1:$simulator_port" --users="$users" \
+  --password-file="$demo/password" --application-id="$(cat "$demo/app_id")" \
+  --calls-per-second=0.5 --feature-toggles-per-second=0.05 --history-calls=5 \
+  --users-csv-out="$demo/users.csv" >"$demo/simulator.log" 2>&1 &
+pids+=($!)
+for _ in $(seq 50); do [ -s "$demo/users.csv" ] && break; sleep 0.1; done
+
+cat >"$demo/vpbx_exporter.yml" <<YAML
+api:
+  url: http://127.0.0.1:$simulator_port/openapi/
+  username: openapi@291908.bus.ent
+  password_file: password
+  application_id_file: app_id
+users_file: users.csv
+enterprises: [291908.bus.ent]
+poll: { server: 15s, presence: 15s, features: 30s, call_logs: 30s }
+YAML
+
+build/exporter/vpbx_exporter --config.file="$demo/vpbx_exporter.yml" \
+  --web.listen-address="127.0.0.1:$exporter_port" >"$demo/exporter.log" 2>&1 &
+pids+=($!)
+
+if command -v prometheus >/dev/null; then
+  rules=$(ls "$PWD"/alerts/*.yml 2>/dev/null | sed 's/^/  - /' || true)
+  cat >"$demo/prometheus.yml" <<YAML
+global: { scrape_interval: 15s, evaluation_interval: 15s }
+rule_files:
+${rules:-  []}
+scrape_configs:
+  - job_name: vpbx
+    static_configs: [{ targets: ["127.0.0.1:$exporter_port"] }]
+YAML
+  prometheus --config.file="$demo/prometheus.yml" --storage.tsdb.path="$demo/prometheus-data" \
+    --web.listen-address="127.0.0.1:$prometheus_port" >"$demo/prometheus.log" 2>&1 &
+  pids+=($!)
+fi
+
+sleep 1
+cat <<TXT
+
+vpbx_exporter demo is running ($users simulated users, logs in .demo/):
+  exporter:    http://127.0.0.1:$exporter_port/         (metrics: /metrics)
+  simulator:   http://127.0.0.1:$simulator_port/_sim/truth   (the ground truth)
+TXT
+command -v prometheus >/dev/null &&
+  echo "  prometheus:  http://127.0.0.1:$prometheus_port/graph?g0.expr=vpbx_up"
+echo "Press Ctrl-C to stop."
+wait -n "${pids[@]}" || true
+echo "a demo process exited; see .demo/*.log"
