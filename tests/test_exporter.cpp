@@ -1,0 +1,233 @@
+// End to end: the real vpbx_exporter binary (flags, signals, exit codes, logs) against an
+// in-process simulator over real HTTP.
+#include <signal.h>
+
+#include <catch2/catch.hpp>
+#include <regex>
+#include <thread>
+
+#include "exporter/app/flags.h"
+#include "simulator/simulator.h"
+#include "tests/support/exposition.h"
+#include "tests/support/http_client.h"
+#include "tests/support/process.h"
+
+using namespace std::chrono_literals;
+using vpbx::test::ChildProcess;
+using vpbx::test::http_request;
+using vpbx::test::sample_value;
+
+namespace {
+
+const std::string kExporter = std::string(VPBX_BINARY_DIR) + "/exporter/vpbx_exporter";
+
+struct Fixture {
+  std::string dir = vpbx::test::make_temp_dir();
+  vpbx::sim::Simulator simulator{[] {
+    vpbx::sim::Options options;
+    options.users_per_enterprise = 3;
+    return options;
+  }()};
+
+  Fixture() {
+    simulator.start();
+    vpbx::test::write_file(dir + "/password", vpbx::sim::Options{}.password + "\n");
+    vpbx::test::write_file(dir + "/users.csv", simulator.users_csv());
+  }
+
+  std::string config(const std::string& password_line, const std::string& extra = "") const {
+    return "api:\n  url: " + simulator.base_url() +
+           "\n  username: " + vpbx::sim::Options{}.username + "\n  " + password_line +
+           "\n  application_id: " + vpbx::sim::Options{}.application_id +
+           "\n  timeout: 2s\nusers_file: users.csv\npoll: { server: 200ms }\n" + extra;
+  }
+
+  std::string write_config(const std::string& text) const {
+    const std::string path = dir + "/vpbx_exporter.yml";
+    vpbx::test::write_file(path, text);
+    return path;
+  }
+};
+
+// Starts the exporter on a free port and reads the port back from its log.
+int start_and_read_port(const ChildProcess& exporter) {
+  REQUIRE(exporter.wait_for_log("msg=listening", 10s));
+  std::smatch match;
+  const std::string log = exporter.log();
+  REQUIRE(std::regex_search(log, match, std::regex("port=([0-9]+)")));
+  return std::stoi(match[1]);
+}
+
+std::string scrape(int port) {
+  const auto reply = http_request("http://127.0.0.1:" + std::to_string(port) + "/metrics");
+  REQUIRE(reply.status == 200);
+  return reply.body;
+}
+
+bool wait_for_metric(int port, const std::string& name, double value) {
+  for (int i = 0; i < 100; ++i) {
+    if (sample_value(scrape(port), name) == value) return true;
+    std::this_thread::sleep_for(100ms);
+  }
+  return false;
+}
+
+std::size_t count(const std::string& text, const std::string& needle) {
+  std::size_t n = 0;
+  for (auto pos = text.find(needle); pos != std::string::npos; pos = text.find(needle, pos + 1)) ++n;
+  return n;
+}
+
+}  // namespace
+
+TEST_CASE("flags are parsed in both spellings and bad ones are named", "[flags]") {
+  const auto flags = vpbx::app::parse_flags(
+      {"--config.file=a.yml", "--web.listen-address", ":1234", "--config.check", "--log.format=json"});
+  CHECK(flags.config_file == "a.yml");
+  CHECK(flags.listen_address == ":1234");
+  CHECK(flags.config_check);
+  CHECK(flags.log_format == "json");
+  CHECK_THROWS_WITH(vpbx::app::parse_flags({"--web.listen"}), Catch::Contains("--web.listen"));
+  CHECK_THROWS_WITH(vpbx::app::parse_flags({"--config.file"}), Catch::Contains("needs a value"));
+  CHECK_THROWS(vpbx::app::parse_flags({"--web.telemetry-path=metrics"}));
+}
+
+TEST_CASE("--version prints the version and the git revision", "[exporter]") {
+  std::string output;
+  REQUIRE(vpbx::test::run_command(kExporter, {"--version"}, output) == 0);
+  CHECK_THAT(output, Catch::StartsWith("vpbx_exporter, version "));
+  CHECK_THAT(output, Catch::Contains("(revision "));
+}
+
+TEST_CASE("--config.check exits 0 on a good config and 1 naming the key on a bad one", "[exporter]") {
+  Fixture f;
+  std::string output;
+  const auto good = f.write_config(f.config("password_file: password"));
+  CHECK(vpbx::test::run_command(kExporter, {"--config.file=" + good, "--config.check"}, output) == 0);
+  CHECK_THAT(output, Catch::Contains("config OK"));
+
+  const auto bad = f.write_config(f.config("password_file: password") + "poll: { presence: soon }\n");
+  CHECK(vpbx::test::run_command(kExporter, {"--config.file=" + bad, "--config.check"}, output) == 1);
+  CHECK_THAT(output, Catch::Contains("poll"));
+
+  CHECK(vpbx::test::run_command(kExporter, {"--config.file=/nonexistent.yml"}, output) == 1);
+}
+
+TEST_CASE("the exporter serves platform health, self metrics and its endpoints", "[exporter]") {
+  Fixture f;
+  ChildProcess exporter(kExporter,
+                        {"--config.file=" + f.write_config(f.config("password_file: password")),
+                         "--web.listen-address=127.0.0.1:0"},
+                        f.dir + "/exporter.log");
+  const int port = start_and_read_port(exporter);
+  const std::string base = "http://127.0.0.1:" + std::to_string(port);
+  REQUIRE(wait_for_metric(port, "vpbx_up", 1));
+
+  const std::string metrics = scrape(port);
+  CHECK(sample_value(metrics, "vpbx_server_info", {{"build_version", "7.7.2.12"}}) == 1);
+  CHECK(sample_value(metrics, "vpbx_exporter_build_info") == 1);
+  CHECK(sample_value(metrics, "vpbx_config_last_reload_successful") == 1);
+  CHECK(sample_value(metrics, "vpbx_api_requests_total",
+                     {{"endpoint", "v1/system/server"}, {"code", "200"}})
+            .value_or(0) >= 1);
+  CHECK(sample_value(metrics, "vpbx_collector_last_success_timestamp_seconds",
+                     {{"collector", "system"}})
+            .value_or(0) > 0);
+  CHECK(sample_value(metrics, "process_resident_memory_bytes").value_or(0) > 0);
+
+  const auto landing = http_request(base + "/");
+  CHECK(landing.status == 200);
+  CHECK_THAT(landing.body, Catch::Contains("Users configured</td><td>3<"));
+  CHECK_THAT(landing.body, Catch::Contains("7.7.2.12"));
+  CHECK_THAT(landing.body, !Catch::Contains(vpbx::sim::Options{}.password));
+  CHECK_THAT(landing.body, !Catch::Contains(vpbx::sim::Options{}.application_id));
+  CHECK(http_request(base + "/-/healthy").status == 200);
+  CHECK(http_request(base + "/-/ready").status == 200);
+  CHECK(http_request(base + "/nope").status == 404);
+  CHECK(http_request(base + "/-/reload").status == 405);
+
+  exporter.signal(SIGTERM);
+  CHECK(exporter.wait(10s) == 0);
+  const std::string log = exporter.log();
+  CHECK_THAT(log, !Catch::Contains(vpbx::sim::Options{}.password));
+  CHECK_THAT(log, !Catch::Contains(vpbx::sim::Options{}.application_id));
+}
+
+TEST_CASE("a failing API makes vpbx_up 0 and is logged once, not in a loop", "[exporter]") {
+  Fixture f;
+  vpbx::test::write_file(f.dir + "/wrong", "not-the-password\n");
+  ChildProcess exporter(kExporter,
+                        {"--config.file=" + f.write_config(f.config("password_file: wrong")),
+                         "--web.listen-address=127.0.0.1:0"},
+                        f.dir + "/exporter.log");
+  const int port = start_and_read_port(exporter);
+  // Several 200 ms polls fail in a row.
+  for (int i = 0; i < 50; ++i) {
+    const auto metrics = scrape(port);
+    if (sample_value(metrics, "vpbx_collector_errors_total", {{"collector", "system"}}).value_or(0) >= 4) break;
+    std::this_thread::sleep_for(100ms);
+  }
+  const std::string metrics = scrape(port);
+  CHECK(sample_value(metrics, "vpbx_up") == 0);
+  CHECK(sample_value(metrics, "vpbx_collector_errors_total", {{"collector", "system"}}).value_or(0) >= 4);
+  CHECK(sample_value(metrics, "vpbx_api_requests_total", {{"code", "401"}}).value_or(0) >= 4);
+  const std::string log = exporter.log();
+  CHECK(count(log, "platform API down") == 1);
+  CHECK_THAT(log, !Catch::Contains("not-the-password"));
+}
+
+TEST_CASE("reload: a bad config is refused and the running one stays; a good one applies",
+          "[exporter][reload]") {
+  Fixture f;
+  const auto path = f.write_config(f.config("password_file: password"));
+  ChildProcess exporter(kExporter, {"--config.file=" + path, "--web.listen-address=127.0.0.1:0"},
+                        f.dir + "/exporter.log");
+  const int port = start_and_read_port(exporter);
+  const std::string base = "http://127.0.0.1:" + std::to_string(port);
+  REQUIRE(wait_for_metric(port, "vpbx_up", 1));
+
+  SECTION("SIGHUP with a bad config") {
+    f.write_config(f.config("password_file: password") + "unknown_key: 1\n");
+    exporter.signal(SIGHUP);
+    REQUIRE(wait_for_metric(port, "vpbx_config_last_reload_successful", 0));
+    CHECK_THAT(exporter.log(), Catch::Contains("unknown_key"));
+    CHECK(sample_value(scrape(port), "vpbx_up") == 1);  // still polling with the old config
+  }
+  SECTION("POST /-/reload with a bad, then a good config") {
+    f.write_config("api: [");
+    auto reply = http_request(base + "/-/reload", {.method = "POST"});
+    CHECK(reply.status == 500);
+    CHECK(sample_value(scrape(port), "vpbx_config_last_reload_successful") == 0);
+
+    f.write_config(f.config("password_file: password", "users: []\nusers_file: ''\n"));
+    const double before = sample_value(scrape(port), "vpbx_config_last_reload_success_timestamp_seconds").value();
+    std::this_thread::sleep_for(1100ms);
+    reply = http_request(base + "/-/reload", {.method = "POST"});
+    CHECK(reply.status == 200);
+    const auto metrics = scrape(port);
+    CHECK(sample_value(metrics, "vpbx_config_last_reload_successful") == 1);
+    CHECK(sample_value(metrics, "vpbx_config_last_reload_success_timestamp_seconds").value() > before);
+  }
+  exporter.signal(SIGTERM);
+  CHECK(exporter.wait(10s) == 0);
+}
+
+TEST_CASE("--log.format=json writes one JSON object per line", "[exporter]") {
+  Fixture f;
+  ChildProcess exporter(kExporter,
+                        {"--config.file=" + f.write_config(f.config("password_file: password")),
+                         "--web.listen-address=127.0.0.1:0", "--log.format=json"},
+                        f.dir + "/exporter.log");
+  REQUIRE(exporter.wait_for_log("\"msg\":\"listening\"", 10s));
+  exporter.signal(SIGINT);
+  CHECK(exporter.wait(10s) == 0);
+  std::istringstream lines(exporter.log());
+  std::string line;
+  int records = 0;
+  while (std::getline(lines, line)) {
+    CHECK_THAT(line, Catch::StartsWith("{\"ts\":\""));
+    CHECK_THAT(line, Catch::EndsWith("}"));
+    ++records;
+  }
+  CHECK(records >= 2);
+}
