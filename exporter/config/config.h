@@ -35,14 +35,15 @@ struct ApiPaths {
 struct ApiConfig {
   std::string url;  // always ends with '/'
   std::string username;
-  std::string password;        // secret: from password_file, password, or VPBX_API_PASSWORD
-  std::string application_id;  // secret: from application_id_file, application_id, or VPBX_APPLICATION_ID
+  std::string password;  // secret: from password_file, password, or VPBX_API_PASSWORD
+  std::string
+      application_id;  // secret: from application_id_file, application_id, or VPBX_APPLICATION_ID
   Duration timeout{std::chrono::seconds(10)};
   Duration connect_timeout{std::chrono::seconds(5)};
   double max_requests_per_second = 10;
   int max_concurrent_requests = 4;
   int max_retries = 3;
-  std::string ca_file;               // empty: the system's CA store
+  std::string ca_file;                // empty: the system's CA store
   bool insecure_skip_verify = false;  // explicit opt-in only
   ApiPaths paths;
 };
@@ -67,7 +68,9 @@ struct PollConfig {
 };
 
 struct PresenceConfig {
-  // Extra raw state -> canonical state (idle|busy|ringing|offline|unknown), matched case-insensitively.
+  // Extra raw state -> canonical state (idle|busy|ringing|offline|unknown), matched
+  // case-insensitively. Keys are stored upper-cased (the API's spelling, e.g. "AWAY"), values
+  // lower-cased.
   std::map<std::string, std::string> state_map;
 };
 
@@ -77,26 +80,33 @@ struct FeaturesConfig {
 };
 
 struct CallLogsConfig {
-  Duration backfill{0};                              // how far back the first poll counts
-  Duration overlap{std::chrono::minutes(10)};        // re-read window behind the cursor
+  Duration backfill{0};                        // how far back the first poll counts
+  Duration overlap{std::chrono::minutes(10)};  // re-read window behind the cursor
   int page_size = 100;
-  std::map<int, bool> answered_status;               // explicit status code -> answered
+  std::map<int, bool> answered_status;  // explicit status code -> answered
 };
 
 struct WebhookConfig {
   std::string path = "/webhook";
-  std::string token;  // secret: from token_file, token, or VPBX_WEBHOOK_TOKEN
+  std::string token;           // secret: from token_file, token, or VPBX_WEBHOOK_TOKEN
   std::string listen_address;  // empty: the main listener
   std::string public_url;
   std::vector<std::string> allowed_networks;
   std::vector<std::string> trusted_proxies;
   std::size_t max_body_bytes = 1048576;
   bool allow_unauthenticated = false;
+
+  // The receiver is served only when it can check a token, or when told not to.
+  bool enabled() const { return !token.empty() || allow_unauthenticated; }
 };
 
+// The notificationUrl to register: public_url with "{token}" replaced by the token, or, without
+// that placeholder, public_url + "/" + token (public_url alone when there is no token).
+std::string notification_url(const WebhookConfig& webhook);
+
 struct SubscriptionsConfig {
-  bool manage = false;
-  std::vector<std::string> resource_types{"CALL_LOG", "FEATURE", "PRESENCE"};
+  bool manage = false;  // requires webhook.public_url and an enabled webhook
+  std::vector<std::string> resource_types{"CALL_LOG", "FEATURE", "PRESENCE"};  // upper-cased
   Duration ttl{std::chrono::hours(24)};
   Duration renew_before{std::chrono::hours(2)};
   bool keep_on_shutdown = false;
@@ -105,7 +115,7 @@ struct SubscriptionsConfig {
 struct Config {
   ApiConfig api;
   std::vector<User> users;  // the inline list and users_file, merged, no duplicates
-  std::string users_file;
+  std::string users_file;   // resolved against the config's folder, like every *_file
   std::vector<std::string> enterprises;
   bool discover_users = true;
   std::size_t max_users = 10000;
@@ -123,7 +133,8 @@ Config load_file(const std::string& path);
 // Same from text; `base_dir` resolves relative *_file paths. Throws ConfigError.
 Config load_string(const std::string& yaml_text, const std::string& base_dir = ".");
 
-// "250ms", "30s", "5m", "24h", "1h30m", "0" (Prometheus' duration spelling). Throws std::invalid_argument.
+// "250ms", "30s", "5m", "24h", "1h30m", "0" (Prometheus' duration spelling). Throws
+// std::invalid_argument.
 Duration parse_duration(const std::string& text);
 std::string format_duration(Duration d);
 
