@@ -74,15 +74,16 @@ bool wait_for_metric(int port, const std::string& name, double value) {
 
 std::size_t count(const std::string& text, const std::string& needle) {
   std::size_t n = 0;
-  for (auto pos = text.find(needle); pos != std::string::npos; pos = text.find(needle, pos + 1)) ++n;
+  for (auto pos = text.find(needle); pos != std::string::npos; pos = text.find(needle, pos + 1))
+    ++n;
   return n;
 }
 
 }  // namespace
 
 TEST_CASE("flags are parsed in both spellings and bad ones are named", "[flags]") {
-  const auto flags = vpbx::app::parse_flags(
-      {"--config.file=a.yml", "--web.listen-address", ":1234", "--config.check", "--log.format=json"});
+  const auto flags = vpbx::app::parse_flags({"--config.file=a.yml", "--web.listen-address", ":1234",
+                                             "--config.check", "--log.format=json"});
   CHECK(flags.config_file == "a.yml");
   CHECK(flags.listen_address == ":1234");
   CHECK(flags.config_check);
@@ -99,15 +100,19 @@ TEST_CASE("--version prints the version and the git revision", "[exporter]") {
   CHECK_THAT(output, Catch::Contains("(revision "));
 }
 
-TEST_CASE("--config.check exits 0 on a good config and 1 naming the key on a bad one", "[exporter]") {
+TEST_CASE("--config.check exits 0 on a good config and 1 naming the key on a bad one",
+          "[exporter]") {
   Fixture f;
   std::string output;
   const auto good = f.write_config(f.config("password_file: password"));
-  CHECK(vpbx::test::run_command(kExporter, {"--config.file=" + good, "--config.check"}, output) == 0);
+  CHECK(vpbx::test::run_command(kExporter, {"--config.file=" + good, "--config.check"}, output) ==
+        0);
   CHECK_THAT(output, Catch::Contains("config OK"));
 
-  const auto bad = f.write_config(f.config("password_file: password") + "poll: { presence: soon }\n");
-  CHECK(vpbx::test::run_command(kExporter, {"--config.file=" + bad, "--config.check"}, output) == 1);
+  const auto bad =
+      f.write_config(f.config("password_file: password") + "poll: { presence: soon }\n");
+  CHECK(vpbx::test::run_command(kExporter, {"--config.file=" + bad, "--config.check"}, output) ==
+        1);
   CHECK_THAT(output, Catch::Contains("poll"));
 
   CHECK(vpbx::test::run_command(kExporter, {"--config.file=/nonexistent.yml"}, output) == 1);
@@ -164,12 +169,16 @@ TEST_CASE("a failing API makes vpbx_up 0 and is logged once, not in a loop", "[e
   // Several 200 ms polls fail in a row.
   for (int i = 0; i < 50; ++i) {
     const auto metrics = scrape(port);
-    if (sample_value(metrics, "vpbx_collector_errors_total", {{"collector", "system"}}).value_or(0) >= 4) break;
+    if (sample_value(metrics, "vpbx_collector_errors_total", {{"collector", "system"}})
+            .value_or(0) >= 4)
+      break;
     std::this_thread::sleep_for(100ms);
   }
   const std::string metrics = scrape(port);
   CHECK(sample_value(metrics, "vpbx_up") == 0);
-  CHECK(sample_value(metrics, "vpbx_collector_errors_total", {{"collector", "system"}}).value_or(0) >= 4);
+  CHECK(
+      sample_value(metrics, "vpbx_collector_errors_total", {{"collector", "system"}}).value_or(0) >=
+      4);
   CHECK(sample_value(metrics, "vpbx_api_requests_total", {{"code", "401"}}).value_or(0) >= 4);
   const std::string log = exporter.log();
   CHECK(count(log, "platform API down") == 1);
@@ -200,13 +209,15 @@ TEST_CASE("reload: a bad config is refused and the running one stays; a good one
     CHECK(sample_value(scrape(port), "vpbx_config_last_reload_successful") == 0);
 
     f.write_config(f.config("password_file: password", "users: []\nusers_file: ''\n"));
-    const double before = sample_value(scrape(port), "vpbx_config_last_reload_success_timestamp_seconds").value();
+    const double before =
+        sample_value(scrape(port), "vpbx_config_last_reload_success_timestamp_seconds").value();
     std::this_thread::sleep_for(1100ms);
     reply = http_request(base + "/-/reload", {.method = "POST"});
     CHECK(reply.status == 200);
     const auto metrics = scrape(port);
     CHECK(sample_value(metrics, "vpbx_config_last_reload_successful") == 1);
-    CHECK(sample_value(metrics, "vpbx_config_last_reload_success_timestamp_seconds").value() > before);
+    CHECK(sample_value(metrics, "vpbx_config_last_reload_success_timestamp_seconds").value() >
+          before);
   }
   exporter.signal(SIGTERM);
   CHECK(exporter.wait(10s) == 0);

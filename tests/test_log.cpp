@@ -5,8 +5,9 @@
 using namespace vpbx::log;
 
 TEST_CASE("logfmt quotes values with spaces and escapes quotes", "[log]") {
-  const auto line = format_record(Format::logfmt, "2026-01-01T00:00:00.000Z", Level::warn,
-                                  "api failing", {{"endpoint", "v1/system/server"}, {"err", "say \"no\""}});
+  const auto line =
+      format_record(Format::logfmt, "2026-01-01T00:00:00.000Z", Level::warn, "api failing",
+                    {{"endpoint", "v1/system/server"}, {"err", "say \"no\""}});
   CHECK(line ==
         "ts=2026-01-01T00:00:00.000Z level=warn msg=\"api failing\" endpoint=v1/system/server "
         "err=\"say \\\"no\\\"\"\n");

@@ -75,7 +75,8 @@ App::App(Flags flags, config::Config config, http::WebConfig web_config)
   using http::Request;
   using http::Response;
   server_->route("GET", "/", [this](const Request&) { return landing_page(); });
-  server_->route("GET", "/-/healthy", [](const Request&) { return Response::text(200, "Healthy.\n"); });
+  server_->route("GET", "/-/healthy",
+                 [](const Request&) { return Response::text(200, "Healthy.\n"); });
   // Ready once a config is loaded and the collectors run: the constructor needs a valid config.
   server_->route("GET", "/-/ready", [](const Request&) { return Response::text(200, "Ready.\n"); });
   const auto reload_handler = [this](const Request&) {
@@ -87,7 +88,9 @@ App::App(Flags flags, config::Config config, http::WebConfig web_config)
   server_->route("PUT", "/-/reload", reload_handler);
 }
 
-App::~App() { stop(); }
+App::~App() {
+  stop();
+}
 
 void App::start() {
   server_->start();
@@ -107,7 +110,9 @@ void App::stop() {
   if (server_) server_->stop();
 }
 
-int App::port() const { return server_->port(); }
+int App::port() const {
+  return server_->port();
+}
 
 void App::start_collectors() {
   client_ = std::make_unique<api::Client>(config_.api, api_metrics_);
@@ -191,7 +196,8 @@ int run(int argc, char** argv) {
   const auto level = log::parse_level(flags.log_level);
   const auto format = log::parse_format(flags.log_format);
   if (!level || !format) {
-    std::cerr << "vpbx_exporter: --log.level must be debug|info|warn|error and --log.format logfmt|json\n";
+    std::cerr << "vpbx_exporter: --log.level must be debug|info|warn|error and --log.format "
+                 "logfmt|json\n";
     return 2;
   }
   log::configure(*level, *format);

@@ -10,12 +10,23 @@ std::string escape_html(const std::string& text) {
   out.reserve(text.size());
   for (char c : text) {
     switch (c) {
-      case '&': out += "&amp;"; break;
-      case '<': out += "&lt;"; break;
-      case '>': out += "&gt;"; break;
-      case '"': out += "&quot;"; break;
-      case '\'': out += "&#39;"; break;
-      default: out += c;
+      case '&':
+        out += "&amp;";
+        break;
+      case '<':
+        out += "&lt;";
+        break;
+      case '>':
+        out += "&gt;";
+        break;
+      case '"':
+        out += "&quot;";
+        break;
+      case '\'':
+        out += "&#39;";
+        break;
+      default:
+        out += c;
     }
   }
   return out;
@@ -34,14 +45,18 @@ std::string render_landing_page(const LandingInfo& info) {
   }
   std::string html;
   html += "<!DOCTYPE html>\n<html><head><meta charset=\"utf-8\"><title>VPBX Exporter</title>";
-  html += "<style>body{font-family:sans-serif;margin:2em}td{padding:0 1em 0 0}</style></head><body>\n";
-  html += "<h1>VPBX Exporter</h1>\n<p>Prometheus exporter for a hosted virtual PBX's OpenAPI.</p>\n";
+  html +=
+      "<style>body{font-family:sans-serif;margin:2em}td{padding:0 1em 0 0}</style></head><body>\n";
+  html +=
+      "<h1>VPBX Exporter</h1>\n<p>Prometheus exporter for a hosted virtual PBX's OpenAPI.</p>\n";
   html += "<table>\n";
-  html += std::string("<tr><td>Version</td><td>") + kVersion + " (revision " + kRevision + ")</td></tr>\n";
+  html += std::string("<tr><td>Version</td><td>") + kVersion + " (revision " + kRevision +
+          ")</td></tr>\n";
   html += "<tr><td>API</td><td>" + escape_html(info.api_url) + "</td></tr>\n";
   html += "<tr><td>API status</td><td>" + api_status + "</td></tr>\n";
   html += "<tr><td>Users configured</td><td>" + std::to_string(info.users) + "</td></tr>\n";
-  html += "<tr><td>Enterprises configured</td><td>" + std::to_string(info.enterprises) + "</td></tr>\n";
+  html +=
+      "<tr><td>Enterprises configured</td><td>" + std::to_string(info.enterprises) + "</td></tr>\n";
   html += "</table>\n<ul>\n";
   html += "<li><a href=\"" + escape_html(info.telemetry_path) + "\">Metrics</a></li>\n";
   html += "<li><a href=\"/-/healthy\">Health</a></li>\n";

@@ -30,7 +30,9 @@ Poller::Poller(std::string name, std::chrono::milliseconds interval, std::functi
       last_success_(metrics_->last_success.Add({{"collector", name_}})),
       errors_(metrics_->errors.Add({{"collector", name_}})) {}
 
-Poller::~Poller() { stop(); }
+Poller::~Poller() {
+  stop();
+}
 
 void Poller::start() {
   std::lock_guard lock(mutex_);
@@ -76,7 +78,8 @@ void Poller::run() {
     lock.unlock();
     poll_once();
     lock.lock();
-    // Fixed-rate schedule; a poll that overran starts the next one at once, without catch-up bursts.
+    // Fixed-rate schedule; a poll that overran starts the next one at once, without catch-up
+    // bursts.
     next += interval_;
     const auto now = std::chrono::steady_clock::now();
     if (next < now) next = now;

@@ -22,8 +22,9 @@ bool SystemCollector::poll(api::Client& client) {
       log::info("platform API reachable again", {{"build_version", result.value->build_version}});
     }
   } else if (failure_.fail(result.error)) {
-    log::warn("platform API down",
-              {{"endpoint", "v1/system/server"}, {"code", result.http_status}, {"err", result.error}});
+    log::warn(
+        "platform API down",
+        {{"endpoint", "v1/system/server"}, {"code", result.http_status}, {"err", result.error}});
   }
   return result.ok();
 }
@@ -35,14 +36,16 @@ PlatformStatus SystemCollector::status() const {
 
 std::vector<prometheus::MetricFamily> SystemCollector::Collect() const {
   const PlatformStatus status = this->status();
-  auto up = make_family("vpbx_up", "1 if the last call to the platform's v1/system/server succeeded.",
-                        prometheus::MetricType::Gauge);
+  auto up =
+      make_family("vpbx_up", "1 if the last call to the platform's v1/system/server succeeded.",
+                  prometheus::MetricType::Gauge);
   add_gauge(up, {}, status.up ? 1 : 0);
   std::vector<prometheus::MetricFamily> families{std::move(up)};
   if (status.server) {
     // Keeps the last known version while the platform is down, as it is still the best answer.
-    auto info = make_family("vpbx_server_info", "The platform's build, from v1/system/server; always 1.",
-                            prometheus::MetricType::Gauge);
+    auto info =
+        make_family("vpbx_server_info", "The platform's build, from v1/system/server; always 1.",
+                    prometheus::MetricType::Gauge);
     add_gauge(info,
               {{"build_version", status.server->build_version},
                {"build_customer", status.server->build_customer},

@@ -28,8 +28,8 @@ struct Field {
   Field(std::string_view k, std::string_view v) : key(k), value(v) {}
   Field(std::string_view k, const char* v) : key(k), value(v ? v : "") {}
   Field(std::string_view k, const std::string& v) : key(k), value(v) {}
-  template <typename Number,
-            typename = std::enable_if_t<std::is_arithmetic_v<Number> && !std::is_same_v<Number, bool>>>
+  template <typename Number, typename = std::enable_if_t<std::is_arithmetic_v<Number> &&
+                                                         !std::is_same_v<Number, bool>>>
   Field(std::string_view k, Number n) : key(k), value(std::to_string(n)) {}
   Field(std::string_view k, bool b) : key(k), value(b ? "true" : "false") {}
 };
@@ -40,10 +40,18 @@ void write(Level level, std::string_view message, std::initializer_list<Field> f
 std::string format_record(Format format, std::string_view timestamp, Level level,
                           std::string_view message, std::initializer_list<Field> fields);
 
-inline void debug(std::string_view m, std::initializer_list<Field> f = {}) { write(Level::debug, m, f); }
-inline void info(std::string_view m, std::initializer_list<Field> f = {}) { write(Level::info, m, f); }
-inline void warn(std::string_view m, std::initializer_list<Field> f = {}) { write(Level::warn, m, f); }
-inline void error(std::string_view m, std::initializer_list<Field> f = {}) { write(Level::error, m, f); }
+inline void debug(std::string_view m, std::initializer_list<Field> f = {}) {
+  write(Level::debug, m, f);
+}
+inline void info(std::string_view m, std::initializer_list<Field> f = {}) {
+  write(Level::info, m, f);
+}
+inline void warn(std::string_view m, std::initializer_list<Field> f = {}) {
+  write(Level::warn, m, f);
+}
+inline void error(std::string_view m, std::initializer_list<Field> f = {}) {
+  write(Level::error, m, f);
+}
 
 // Logs a failing condition once when it starts and once when it clears, never in a loop:
 // a poller that fails every 10 s must not flood the log.

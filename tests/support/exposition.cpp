@@ -8,7 +8,8 @@ namespace vpbx::test {
 namespace {
 
 // Parses `{a="x",b="y"}` starting at text[pos] == '{'; returns the index after '}'.
-std::size_t parse_labels(const std::string& line, std::size_t pos, std::map<std::string, std::string>& out) {
+std::size_t parse_labels(const std::string& line, std::size_t pos,
+                         std::map<std::string, std::string>& out) {
   ++pos;
   while (pos < line.size() && line[pos] != '}') {
     const auto eq = line.find('=', pos);

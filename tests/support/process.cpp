@@ -14,7 +14,8 @@
 namespace vpbx::test {
 namespace {
 
-pid_t spawn(const std::string& binary, const std::vector<std::string>& args, const std::string& log_file) {
+pid_t spawn(const std::string& binary, const std::vector<std::string>& args,
+            const std::string& log_file) {
   std::vector<char*> argv;
   argv.push_back(const_cast<char*>(binary.c_str()));
   for (const auto& a : args) argv.push_back(const_cast<char*>(a.c_str()));
@@ -64,7 +65,9 @@ ChildProcess::~ChildProcess() {
   }
 }
 
-void ChildProcess::signal(int signal_number) const { kill(pid_, signal_number); }
+void ChildProcess::signal(int signal_number) const {
+  kill(pid_, signal_number);
+}
 
 int ChildProcess::wait(std::chrono::milliseconds timeout) {
   const auto deadline = std::chrono::steady_clock::now() + timeout;
@@ -79,7 +82,9 @@ int ChildProcess::wait(std::chrono::milliseconds timeout) {
   return -1;
 }
 
-std::string ChildProcess::log() const { return read_file(log_file_); }
+std::string ChildProcess::log() const {
+  return read_file(log_file_);
+}
 
 bool ChildProcess::wait_for_log(const std::string& text, std::chrono::milliseconds timeout) const {
   const auto deadline = std::chrono::steady_clock::now() + timeout;
@@ -90,7 +95,8 @@ bool ChildProcess::wait_for_log(const std::string& text, std::chrono::millisecon
   return false;
 }
 
-int run_command(const std::string& binary, const std::vector<std::string>& args, std::string& output) {
+int run_command(const std::string& binary, const std::vector<std::string>& args,
+                std::string& output) {
   const std::string dir = make_temp_dir();
   const std::string log_file = dir + "/output.log";
   const pid_t pid = spawn(binary, args, log_file);

@@ -2,11 +2,11 @@
 // Runs a real binary for end-to-end tests: stdout and stderr go to a log file the test can read;
 // the child is killed (SIGKILL) when the handle goes out of scope.
 
+#include <sys/types.h>
+
 #include <chrono>
 #include <string>
 #include <vector>
-
-#include <sys/types.h>
 
 namespace vpbx::test {
 
@@ -33,7 +33,8 @@ class ChildProcess {
 };
 
 // Runs to completion; returns the exit code and fills `output` with stdout+stderr.
-int run_command(const std::string& binary, const std::vector<std::string>& args, std::string& output);
+int run_command(const std::string& binary, const std::vector<std::string>& args,
+                std::string& output);
 
 std::string make_temp_dir();
 void write_file(const std::string& path, const std::string& content);

@@ -1,0 +1,391 @@
+#include "exporter/state/store.h"
+
+#include <algorithm>
+#include <set>
+
+#include "exporter/collectors/families.h"
+
+namespace vpbx::state {
+namespace {
+
+using prometheus::MetricFamily;
+using prometheus::MetricType;
+using vpbx::collectors::add_gauge;
+using vpbx::collectors::make_family;
+
+constexpr std::array<double, 10> kDurationBounds{5, 15, 30, 60, 120, 300, 600, 1200, 1800, 3600};
+
+std::size_t index_of(Direction d) {
+  return static_cast<std::size_t>(d);
+}
+
+void add_counter(MetricFamily& family,
+                 std::initializer_list<std::pair<const char*, std::string>> labels, double value) {
+  prometheus::ClientMetric metric;
+  for (const auto& [name, label_value] : labels) metric.label.push_back({name, label_value});
+  metric.counter.value = value;
+  family.metric.push_back(std::move(metric));
+}
+
+}  // namespace
+
+std::string_view to_string(Source source) {
+  return source == Source::push ? "push" : "poll";
+}
+
+std::string_view to_string(CallOutcome outcome) {
+  switch (outcome) {
+    case CallOutcome::counted:
+      return "counted";
+    case CallOutcome::duplicate:
+      return "duplicate";
+    case CallOutcome::unknown_user:
+      return "unknown_user";
+    case CallOutcome::invalid:
+      return "invalid";
+  }
+  return "invalid";
+}
+
+std::string_view to_string(Direction direction) {
+  switch (direction) {
+    case Direction::incoming:
+      return "incoming";
+    case Direction::outgoing:
+      return "outgoing";
+    case Direction::other:
+      return "other";
+  }
+  return "other";
+}
+
+Direction parse_direction(std::string_view api_value) {
+  std::string upper(api_value);
+  std::transform(upper.begin(), upper.end(), upper.begin(),
+                 [](unsigned char c) { return static_cast<char>(std::toupper(c)); });
+  if (upper == "INCOMING") return Direction::incoming;
+  if (upper == "OUTGOING") return Direction::outgoing;
+  return Direction::other;
+}
+
+void Store::configure(const config::Config& config) {
+  std::lock_guard lock(mutex_);
+  max_users_ = config.max_users;
+  discover_users_ = config.discover_users;
+  feature_include_ = config.features.include;
+  expose_destinations_ = config.features.expose_destinations;
+  answered_status_ = config.call_logs.answered_status;
+  presence_map_ = PresenceMap(config.presence.state_map);
+
+  std::set<std::int64_t> configured;
+  for (const auto& user : config.users) {
+    configured.insert(user.user_id);
+    auto& state = users_[user.user_id];
+    state.identity = user;
+    state.configured = true;
+  }
+  for (auto it = users_.begin(); it != users_.end();) {
+    auto& state = it->second;
+    if (!configured.count(it->first)) state.configured = false;
+    // A user dropped from the config goes, with its series; a discovered one stays if allowed.
+    const bool keep = state.configured || (state.discovered && discover_users_);
+    it = keep ? std::next(it) : users_.erase(it);
+  }
+  // Features no longer included drop out now rather than at the next poll.
+  for (auto& [id, state] : users_) {
+    std::erase_if(state.features, [this](const auto& f) { return !feature_included(f.first); });
+  }
+  relabel();
+}
+
+void Store::relabel() {
+  // The `user` label must identify one user: on a clash, the login (unique) or the id is used.
+  std::map<std::string, int> uses;
+  for (auto& [id, state] : users_) ++uses[state.identity.label()];
+  for (auto& [id, state] : users_) {
+    state.label = state.identity.label();
+    if (uses[state.label] > 1) {
+      state.label = !state.identity.login.empty() ? state.identity.login : std::to_string(id);
+    }
+  }
+}
+
+bool Store::learn_user(const std::string& enterprise, std::int64_t user_id,
+                       const std::string& login) {
+  if (user_id <= 0) return false;
+  std::lock_guard lock(mutex_);
+  if (!discover_users_ || users_.count(user_id)) return false;
+  if (users_.size() >= max_users_) {
+    if (max_users_reached_.fail("max_users")) {
+      log::warn("max_users reached; a new user is not tracked",
+                {{"max_users", max_users_}, {"user_id", user_id}});
+    }
+    return false;
+  }
+  UserState state;
+  state.identity.enterprise = enterprise;
+  state.identity.user_id = user_id;
+  state.identity.login = login;
+  // The login is "<number>@<domain>"; the number is what a hotel recognises.
+  const auto at = login.find('@');
+  if (at != std::string::npos && at > 0) state.identity.number = login.substr(0, at);
+  state.discovered = true;
+  users_.emplace(user_id, std::move(state));
+  relabel();
+  log::info("user discovered", {{"enterprise", enterprise}, {"user_id", user_id}});
+  return true;
+}
+
+std::vector<UserSnapshot> Store::users() const {
+  std::lock_guard lock(mutex_);
+  std::vector<UserSnapshot> out;
+  out.reserve(users_.size());
+  for (const auto& [id, state] : users_)
+    out.push_back({state.identity, state.discovered && !state.configured});
+  return out;
+}
+
+std::optional<config::User> Store::user(std::int64_t user_id) const {
+  std::lock_guard lock(mutex_);
+  const auto it = users_.find(user_id);
+  if (it == users_.end()) return std::nullopt;
+  return it->second.identity;
+}
+
+bool Store::knows(std::int64_t user_id) const {
+  std::lock_guard lock(mutex_);
+  return users_.count(user_id) > 0;
+}
+
+void Store::set_presence(std::int64_t user_id, const std::string& raw_state) {
+  bool known = true;
+  {
+    std::lock_guard lock(mutex_);
+    const auto it = users_.find(user_id);
+    if (it == users_.end()) return;
+    it->second.presence = presence_map_.map(raw_state, &known);
+    if (!known) ++unmapped_presence_;
+  }
+  if (!known && unmapped_logged_.first_time(raw_state)) {
+    log::warn("unmapped presence state; counted as unknown (see presence.state_map)",
+              {{"state", raw_state}});
+  }
+}
+
+bool Store::feature_included(const std::string& name) const {
+  return feature_include_.empty() || std::find(feature_include_.begin(), feature_include_.end(),
+                                               name) != feature_include_.end();
+}
+
+void Store::set_feature(UserState& user, const api::Feature& feature, bool count_change) {
+  if (feature.feat_name.empty() || !feature_included(feature.feat_name)) return;
+  auto [it, inserted] = user.features.try_emplace(feature.feat_name);
+  FeatureState& state = it->second;
+  if (!inserted && count_change && state.status != feature.status) {
+    user.feature_changes[feature.feat_name] += 1;
+  }
+  state.status = feature.status;
+  state.active = feature.active();
+  state.destination = feature.destination_uri;
+}
+
+void Store::set_features(std::int64_t user_id, const std::vector<api::Feature>& features) {
+  std::lock_guard lock(mutex_);
+  const auto it = users_.find(user_id);
+  if (it == users_.end()) return;
+  auto& user = it->second;
+  std::set<std::string> present;
+  for (const auto& feature : features) {
+    set_feature(user, feature, true);
+    present.insert(feature.feat_name);
+  }
+  std::erase_if(user.features, [&](const auto& f) { return !present.count(f.first); });
+}
+
+void Store::apply_feature(std::int64_t user_id, const api::Feature& feature) {
+  std::lock_guard lock(mutex_);
+  const auto it = users_.find(user_id);
+  if (it == users_.end()) return;
+  set_feature(it->second, feature, true);
+}
+
+bool Store::answered(const api::CallLog& call_log) const {
+  // Status codes have no public meaning: duration decides unless the config maps the code.
+  if (call_log.status) {
+    const auto it = answered_status_.find(static_cast<int>(*call_log.status));
+    if (it != answered_status_.end()) return it->second;
+  }
+  return call_log.duration > 0;
+}
+
+CallOutcome Store::count_call_log(const api::CallLog& call_log, Source source) {
+  std::lock_guard lock(mutex_);
+  CallOutcome outcome = CallOutcome::counted;
+  const auto user_it = users_.find(call_log.user_id);
+  if (call_log.id.empty() || call_log.duration < 0) {
+    outcome = CallOutcome::invalid;
+  } else if (seen_call_logs_.count(call_log.id)) {
+    outcome = CallOutcome::duplicate;
+  } else if (user_it == users_.end()) {
+    outcome = CallOutcome::unknown_user;
+  } else {
+    seen_call_logs_.emplace(call_log.id, call_log.call_start_epoch_ms);
+    auto& user = user_it->second;
+    const Direction direction = parse_direction(call_log.direction);
+    const bool was_answered = answered(call_log);
+    user.calls.calls[index_of(direction)][was_answered ? 1 : 0] += 1;
+    user.calls.duration_seconds[index_of(direction)] += static_cast<double>(call_log.duration);
+    if (was_answered) {
+      auto& histogram = durations_[{user.identity.enterprise, direction}];
+      if (histogram.buckets.empty()) histogram.buckets.assign(kDurationBounds.size() + 1, 0);
+      const auto duration = static_cast<double>(call_log.duration);
+      const auto bound = std::lower_bound(kDurationBounds.begin(), kDurationBounds.end(), duration);
+      histogram.buckets[static_cast<std::size_t>(bound - kDurationBounds.begin())] += 1;
+      histogram.count += 1;
+      histogram.sum += duration;
+    }
+  }
+  received_[{source, outcome}] += 1;
+  return outcome;
+}
+
+void Store::prune_seen_call_logs(std::int64_t older_than_epoch_ms) {
+  std::lock_guard lock(mutex_);
+  std::erase_if(seen_call_logs_,
+                [&](const auto& entry) { return entry.second < older_than_epoch_ms; });
+}
+
+std::size_t Store::seen_call_log_count() const {
+  std::lock_guard lock(mutex_);
+  return seen_call_logs_.size();
+}
+
+std::vector<MetricFamily> Store::Collect() const {
+  std::lock_guard lock(mutex_);
+  auto users =
+      make_family("vpbx_users", "Users tracked, by where they come from.", MetricType::Gauge);
+  auto info =
+      make_family("vpbx_user_info", "A user's identity, for joins; always 1.", MetricType::Gauge);
+  auto presence =
+      make_family("vpbx_user_presence",
+                  "The user's presence as a stateset: 1 for the current state.", MetricType::Gauge);
+  auto feature_active = make_family("vpbx_user_feature_active",
+                                    "1 if the user's feature (DND, call forwards, ...) is ACTIVE.",
+                                    MetricType::Gauge);
+  auto destinations = make_family(
+      "vpbx_user_feature_destination_info",
+      "A call forward's destination; only with features.expose_destinations.", MetricType::Gauge);
+  auto feature_changes =
+      make_family("vpbx_user_feature_changes_total", "Changes of the user's feature status seen.",
+                  MetricType::Counter);
+  auto calls = make_family("vpbx_user_calls_total", "Call logs of the user, each counted once.",
+                           MetricType::Counter);
+  auto call_seconds = make_family("vpbx_user_call_duration_seconds_total",
+                                  "Summed duration of the user's call logs.", MetricType::Counter);
+
+  double configured = 0, discovered = 0;
+  std::set<std::string> enterprises;
+  for (const auto& [id, user] : users_) {
+    const std::string& ent = user.identity.enterprise;
+    const std::string& label = user.label;
+    enterprises.insert(ent);
+    (user.configured ? configured : discovered) += 1;
+    add_gauge(info,
+              {{"enterprise", ent},
+               {"user", label},
+               {"user_id", std::to_string(id)},
+               {"login", user.identity.login},
+               {"number", user.identity.number},
+               {"name", user.identity.name}},
+              1);
+    for (const auto state : kPresenceStates) {
+      add_gauge(presence,
+                {{"enterprise", ent}, {"user", label}, {"state", std::string(to_string(state))}},
+                user.presence == state ? 1 : 0);
+    }
+    for (const auto& [name, feature] : user.features) {
+      add_gauge(feature_active, {{"enterprise", ent}, {"user", label}, {"feature", name}},
+                feature.active ? 1 : 0);
+      if (expose_destinations_ && !feature.destination.empty()) {
+        add_gauge(destinations,
+                  {{"enterprise", ent},
+                   {"user", label},
+                   {"feature", name},
+                   {"destination", feature.destination}},
+                  1);
+      }
+    }
+    for (const auto& [name, changes] : user.feature_changes) {
+      add_counter(feature_changes, {{"enterprise", ent}, {"user", label}, {"feature", name}},
+                  changes);
+    }
+    for (const auto direction : kDirections) {
+      const auto d = index_of(direction);
+      const auto& counts = user.calls.calls[d];
+      // incoming/outgoing exist from the start; "other" only once the API sends one.
+      if (direction == Direction::other && counts[0] == 0 && counts[1] == 0) continue;
+      const std::string dir(to_string(direction));
+      add_counter(calls,
+                  {{"enterprise", ent}, {"user", label}, {"direction", dir}, {"answered", "false"}},
+                  counts[0]);
+      add_counter(calls,
+                  {{"enterprise", ent}, {"user", label}, {"direction", dir}, {"answered", "true"}},
+                  counts[1]);
+      add_counter(call_seconds, {{"enterprise", ent}, {"user", label}, {"direction", dir}},
+                  user.calls.duration_seconds[d]);
+    }
+  }
+  add_gauge(users, {{"source", "config"}}, configured);
+  add_gauge(users, {{"source", "discovered"}}, discovered);
+
+  auto histogram =
+      make_family("vpbx_call_duration_seconds", "Length of answered calls.", MetricType::Histogram);
+  for (const auto& enterprise : enterprises) {
+    for (const auto direction : {Direction::incoming, Direction::outgoing, Direction::other}) {
+      const auto it = durations_.find({enterprise, direction});
+      if (direction == Direction::other && it == durations_.end()) continue;
+      prometheus::ClientMetric metric;
+      metric.label = {{"direction", std::string(to_string(direction))}, {"enterprise", enterprise}};
+      std::uint64_t cumulative = 0;
+      for (std::size_t i = 0; i <= kDurationBounds.size(); ++i) {
+        if (it != durations_.end()) cumulative += it->second.buckets[i];
+        metric.histogram.bucket.push_back(
+            {cumulative, i < kDurationBounds.size() ? kDurationBounds[i]
+                                                    : std::numeric_limits<double>::infinity()});
+      }
+      if (it != durations_.end()) {
+        metric.histogram.sample_count = it->second.count;
+        metric.histogram.sample_sum = it->second.sum;
+      }
+      histogram.metric.push_back(std::move(metric));
+    }
+  }
+
+  auto received = make_family("vpbx_call_logs_received_total",
+                              "Call logs received, by path and outcome (counted once, or not).",
+                              MetricType::Counter);
+  for (const auto source : {Source::poll, Source::push}) {
+    for (const auto outcome : {CallOutcome::counted, CallOutcome::duplicate,
+                               CallOutcome::unknown_user, CallOutcome::invalid}) {
+      const auto it = received_.find({source, outcome});
+      add_counter(received,
+                  {{"source", std::string(to_string(source))},
+                   {"outcome", std::string(to_string(outcome))}},
+                  it == received_.end() ? 0 : it->second);
+    }
+  }
+  auto unmapped =
+      make_family("vpbx_presence_unmapped_states_total",
+                  "Presence values that matched no canonical state (see presence.state_map).",
+                  MetricType::Counter);
+  add_counter(unmapped, {}, unmapped_presence_);
+
+  std::vector<MetricFamily> families;
+  for (auto* family : {&users, &info, &presence, &feature_active, &destinations, &feature_changes,
+                       &calls, &call_seconds, &histogram, &received, &unmapped}) {
+    if (!family->metric.empty()) families.push_back(std::move(*family));
+  }
+  return families;
+}
+
+}  // namespace vpbx::state

@@ -1,0 +1,116 @@
+#pragma once
+// The state store: every user's identity, presence, feature states and call counters, in one
+// place behind one mutex. Pollers and the webhook write to it; /metrics reads a consistent
+// snapshot of it (a scrape never sees a half-applied update, and never waits on the API).
+// Series are rebuilt from the store at every scrape, so a removed user's series simply vanish.
+
+#include <prometheus/collectable.h>
+
+#include <array>
+#include <cstdint>
+#include <map>
+#include <mutex>
+#include <optional>
+#include <string>
+#include <unordered_map>
+#include <vector>
+
+#include "exporter/api/models.h"
+#include "exporter/config/config.h"
+#include "exporter/log/log.h"
+#include "exporter/state/presence_state.h"
+
+namespace vpbx::state {
+
+enum class Source { poll, push };
+enum class CallOutcome { counted, duplicate, unknown_user, invalid };
+std::string_view to_string(Source source);
+std::string_view to_string(CallOutcome outcome);
+
+// Directions as labels: the API's INCOMING / OUTGOING, anything else is "other".
+enum class Direction { incoming, outgoing, other };
+inline constexpr std::array<Direction, 3> kDirections{Direction::incoming, Direction::outgoing,
+                                                      Direction::other};
+std::string_view to_string(Direction direction);
+Direction parse_direction(std::string_view api_value);
+
+struct UserSnapshot {
+  config::User identity;
+  bool discovered = false;
+};
+
+class Store : public prometheus::Collectable {
+ public:
+  // Takes users and options from the config; on reload, users no longer configured (and not
+  // discovered) lose their state and so their series.
+  void configure(const config::Config& config);
+
+  // A user met in an event or an enterprise call log. False when already known, when discovery
+  // is off, or when max_users is reached (logged once).
+  bool learn_user(const std::string& enterprise, std::int64_t user_id, const std::string& login);
+  std::vector<UserSnapshot> users() const;
+  std::optional<config::User> user(std::int64_t user_id) const;
+  bool knows(std::int64_t user_id) const;
+
+  void set_presence(std::int64_t user_id, const std::string& raw_state);
+  // A full poll of a user's features; features the platform no longer returns are dropped.
+  void set_features(std::int64_t user_id, const std::vector<api::Feature>& features);
+  // One changed feature (a push, or a PUT's answer).
+  void apply_feature(std::int64_t user_id, const api::Feature& feature);
+
+  // Counts a call log once by its id, whichever source sees it first.
+  CallOutcome count_call_log(const api::CallLog& call_log, Source source);
+  // Forgets ids whose callStart is older than `epoch_ms` (they can no longer be re-read).
+  void prune_seen_call_logs(std::int64_t older_than_epoch_ms);
+  std::size_t seen_call_log_count() const;
+
+  std::vector<prometheus::MetricFamily> Collect() const override;
+
+ private:
+  struct FeatureState {
+    bool active = false;
+    std::string status;
+    std::string destination;
+  };
+  struct CallCounters {
+    std::array<std::array<double, 2>, 3> calls{};  // [direction][answered]
+    std::array<double, 3> duration_seconds{};      // [direction]
+  };
+  struct UserState {
+    config::User identity;
+    std::string label;
+    bool configured = false;
+    bool discovered = false;
+    PresenceState presence = PresenceState::unknown;
+    std::map<std::string, FeatureState> features;
+    std::map<std::string, double> feature_changes;
+    CallCounters calls;
+  };
+  struct DurationHistogram {
+    std::vector<std::uint64_t> buckets;  // non-cumulative counts per bound, +Inf last
+    std::uint64_t count = 0;
+    double sum = 0;
+  };
+
+  bool feature_included(const std::string& name) const;
+  bool answered(const api::CallLog& call_log) const;
+  void relabel();  // callers hold mutex_
+  void set_feature(UserState& user, const api::Feature& feature, bool count_change);
+
+  mutable std::mutex mutex_;
+  std::map<std::int64_t, UserState> users_;
+  std::size_t max_users_ = 10000;
+  bool discover_users_ = true;
+  std::vector<std::string> feature_include_;
+  bool expose_destinations_ = false;
+  std::map<int, bool> answered_status_;
+  PresenceMap presence_map_;
+  std::unordered_map<std::string, std::int64_t> seen_call_logs_;  // id -> callStart epoch ms
+  std::map<std::pair<std::string, Direction>, DurationHistogram> durations_;
+  std::map<std::pair<Source, CallOutcome>, double> received_;
+  double unmapped_presence_ = 0;
+  log::OncePerValue unmapped_logged_;
+  log::ErrorLatch max_users_reached_;
+};
+
+}  // namespace vpbx::state
