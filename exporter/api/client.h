@@ -42,9 +42,15 @@ struct ApiMetrics {
   prometheus::Family<prometheus::Histogram>& duration;
 };
 
+class RateLimiter;
+
 class Client {
  public:
+  // Uses RateLimiter::process_wide(), reconfigured with config's limits. `metrics` may be null.
   Client(const config::ApiConfig& config, std::shared_ptr<ApiMetrics> metrics);
+  // Same with an explicit limiter (tests, or several clients that must share one budget).
+  Client(const config::ApiConfig& config, std::shared_ptr<ApiMetrics> metrics,
+         std::shared_ptr<RateLimiter> limiter);
   ~Client();
   Client(const Client&) = delete;
   Client& operator=(const Client&) = delete;
@@ -52,16 +58,18 @@ class Client {
   Result<ServerInfo> get_server_info();
   Result<std::vector<Feature>> get_user_features(std::int64_t user_id);
   Result<Feature> get_feature(std::int64_t feature_id);
-  Result<Feature> put_feature(const Feature& feature);  // sends feature.raw_json as modified
+  Result<Feature> put_feature(const Feature& feature);  // sends to_json(feature) (models.h)
   Result<Presence> get_presence(std::int64_t user_id);
   Result<std::vector<CallLog>> get_user_call_logs(std::int64_t user_id, const CallLogQuery& query);
   Result<std::vector<CallLog>> get_enterprise_call_logs(const std::string& enterprise,
                                                         const CallLogQuery& query);
   Result<std::vector<Subscription>> list_subscriptions();
   Result<Subscription> create_subscription(const SubscriptionRequest& request);
+  // true: deleted; false: the API answered 404 (already gone), which is not an error.
   Result<bool> delete_subscription(const std::string& id);
 
-  // Stops waiting requests and backoffs promptly (shutdown, reload).
+  // Stops waiting requests and backoffs promptly (shutdown, reload); transfers in progress are
+  // aborted too. Permanent: later calls fail at once with ErrorKind::transport, "cancelled".
   void cancel();
 
  private:

@@ -43,7 +43,7 @@ struct Presence {
 struct CallLog {
   std::string id;
   std::int64_t user_id = 0;
-  std::string call_start;  // ISO 8601 as sent
+  std::string call_start;                // ISO 8601 as sent
   std::int64_t call_start_epoch_ms = 0;  // parsed, 0 when unparsable
   std::int64_t duration = 0;             // seconds
   std::string direction;                 // INCOMING / OUTGOING / other
@@ -118,15 +118,23 @@ struct PushBody {
 // Each returns nullopt (with a short reason in *error when given) on malformed or wrongly typed
 // input: not JSON, or the expected top-level container missing / of the wrong type.
 std::optional<ServerInfo> parse_server_info(std::string_view json, std::string* error = nullptr);
-std::optional<std::vector<Feature>> parse_features(std::string_view json, std::string* error = nullptr);
+std::optional<std::vector<Feature>> parse_features(std::string_view json,
+                                                   std::string* error = nullptr);
 std::optional<Feature> parse_feature(std::string_view json, std::string* error = nullptr);
 std::optional<Presence> parse_presence(std::string_view json, std::string* error = nullptr);
-std::optional<std::vector<CallLog>> parse_call_logs(std::string_view json, std::string* error = nullptr);
-std::optional<std::vector<Subscription>> parse_subscriptions(std::string_view json, std::string* error = nullptr);
+std::optional<std::vector<CallLog>> parse_call_logs(std::string_view json,
+                                                    std::string* error = nullptr);
+std::optional<std::vector<Subscription>> parse_subscriptions(std::string_view json,
+                                                             std::string* error = nullptr);
 std::optional<Subscription> parse_subscription(std::string_view json, std::string* error = nullptr);
 std::optional<PushBody> parse_push_body(std::string_view json, std::string* error = nullptr);
 
 std::string to_json(const SubscriptionRequest& request);
+// The body of `PUT v1/feat/{id}`: raw_json (the whole object, as the API wants it back) with every
+// typed field that differs from it applied (status, level, flags, destinationUri / condition in
+// the *Data block that carries them). The typed fields win: after editing raw_json by hand, parse
+// it again. Compact JSON; built from the typed fields alone when raw_json is empty.
+std::string to_json(const Feature& feature);
 
 // ISO 8601 / RFC 3339 with or without fraction and offset -> epoch milliseconds.
 std::optional<std::int64_t> parse_iso8601_ms(std::string_view text);
