@@ -515,7 +515,9 @@ void load_api(const Section& root, const std::string& base_dir, ApiConfig& api) 
   with(s, "max_retries",
        [&](const Value& v) { api.max_retries = static_cast<int>(as_int(v, 0, 100)); });
   with(s, "ca_file", [&](const Value& v) {
-    api.ca_file = resolve(base_dir, as_nonempty_string(v));
+    api.ca_file = as_string(v);
+    if (api.ca_file.empty()) return;  // the system's store
+    api.ca_file = resolve(base_dir, api.ca_file);
     std::string error;
     if (!read_text(api.ca_file, error)) fail(v, "cannot read " + api.ca_file + ": " + error);
   });
@@ -727,8 +729,10 @@ Config build(const YAML::Node& doc, const std::string& base_dir) {
   load_call_logs(root, c.call_logs);
   load_webhook(root, base_dir, c.webhook);
   load_subscriptions(root, c.webhook, c.subscriptions);
-  with(root, "state_file",
-       [&](const Value& v) { c.state_file = resolve(base_dir, as_nonempty_string(v)); });
+  with(root, "state_file", [&](const Value& v) {
+    c.state_file = as_string(v);
+    if (!c.state_file.empty()) c.state_file = resolve(base_dir, c.state_file);
+  });
   return c;
 }
 
@@ -781,10 +785,59 @@ std::string nearest_key(const std::string& text, int error_line) {
   return path;
 }
 
+// Every value a secret could have, from wherever it may come; never throws.
+std::vector<std::string> secret_candidates(const YAML::Node& doc, const std::string& base_dir) {
+  std::vector<std::string> out;
+  const auto add = [&](std::string value) {
+    while (!value.empty() && (value.back() == '\n' || value.back() == '\r')) value.pop_back();
+    if (!value.empty()) out.push_back(std::move(value));
+  };
+  const std::pair<const char*, const char*> places[] = {
+      {"api", "password"}, {"api", "application_id"}, {"webhook", "token"}};
+  for (const auto& [section, name] : places) {
+    try {
+      const YAML::Node s = doc.IsMap() ? doc[section] : YAML::Node();
+      if (!s.IsMap()) continue;
+      if (const YAML::Node v = s[name]; v.IsScalar()) add(v.Scalar());
+      if (const YAML::Node f = s[std::string(name) + "_file"]; f.IsScalar()) {
+        std::string error;
+        if (auto text = read_text(resolve(base_dir, f.Scalar()), error)) add(std::move(*text));
+      }
+    } catch (...) {
+      // A malformed document only means fewer candidates.
+    }
+  }
+  for (const char* env : {"VPBX_API_PASSWORD", "VPBX_APPLICATION_ID", "VPBX_WEBHOOK_TOKEN"}) {
+    if (const char* v = std::getenv(env)) add(v);
+  }
+  return out;
+}
+
+// Defence in depth: a secret pasted into the wrong key would be echoed as that key's bad
+// value. Whatever looks like a configured secret is cut from the message before it leaves.
+ConfigError redacted(const ConfigError& e, const YAML::Node& doc, const std::string& base_dir) {
+  std::string key = e.key();
+  std::string problem = e.problem();
+  bool changed = false;
+  for (const std::string& secret : secret_candidates(doc, base_dir)) {
+    if (secret.size() < 4) continue;  // would garble every message and reveal nothing
+    for (std::string* text : {&key, &problem}) {
+      for (auto at = text->find(secret); at != std::string::npos; at = text->find(secret, at)) {
+        text->replace(at, secret.size(), "<secret>");
+        changed = true;
+      }
+    }
+  }
+  return changed ? ConfigError(key, e.line(), problem) : e;
+}
+
 }  // namespace
 
 ConfigError::ConfigError(std::string key, int line, const std::string& problem)
-    : std::runtime_error(format_message(key, line, problem)), key_(std::move(key)), line_(line) {}
+    : std::runtime_error(format_message(key, line, problem)),
+      key_(std::move(key)),
+      line_(line),
+      problem_(problem) {}
 
 std::string User::label() const {
   if (!name.empty()) return name;
@@ -813,6 +866,8 @@ Config load_string(const std::string& yaml_text, const std::string& base_dir) {
   }
   try {
     return build(doc, base_dir);
+  } catch (const ConfigError& e) {
+    throw redacted(e, doc, base_dir);
   } catch (const YAML::Exception& e) {
     // Not expected after a successful parse; still one ConfigError, with no document text.
     throw ConfigError("", e.mark.line >= 0 ? e.mark.line + 1 : 0,

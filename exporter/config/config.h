@@ -20,10 +20,12 @@ class ConfigError : public std::runtime_error {
   ConfigError(std::string key, int line, const std::string& problem);
   const std::string& key() const { return key_; }
   int line() const { return line_; }  // 1-based; 0 when unknown
+  const std::string& problem() const { return problem_; }
 
  private:
   std::string key_;
   int line_;
+  std::string problem_;
 };
 
 struct ApiPaths {
@@ -36,8 +38,8 @@ struct ApiConfig {
   std::string url;  // always ends with '/'
   std::string username;
   std::string password;  // secret: from password_file, password, or VPBX_API_PASSWORD
-  std::string
-      application_id;  // secret: from application_id_file, application_id, or VPBX_APPLICATION_ID
+  // Secret: from application_id_file, application_id, or VPBX_APPLICATION_ID.
+  std::string application_id;
   Duration timeout{std::chrono::seconds(10)};
   Duration connect_timeout{std::chrono::seconds(5)};
   double max_requests_per_second = 10;
@@ -75,7 +77,7 @@ struct PresenceConfig {
 };
 
 struct FeaturesConfig {
-  std::vector<std::string> include;  // empty: every feature the platform returns
+  std::vector<std::string> include;  // upper-cased; empty: every feature the platform returns
   bool expose_destinations = false;
 };
 
@@ -125,7 +127,7 @@ struct Config {
   CallLogsConfig call_logs;
   WebhookConfig webhook;
   SubscriptionsConfig subscriptions;
-  std::string state_file;
+  std::string state_file;  // empty: nothing survives a restart
 };
 
 // Loads, resolves secrets and files relative to the config's folder, validates. Throws ConfigError.
