@@ -45,7 +45,13 @@ App::App(Flags flags, config::Config config, http::WebConfig web_config)
       registry_(std::make_shared<prometheus::Registry>()),
       api_metrics_(std::make_shared<api::ApiMetrics>(*registry_)),
       collector_metrics_(std::make_shared<collectors::CollectorMetrics>(*registry_)),
+      sweep_metrics_(std::make_shared<collectors::SweepMetrics>(*registry_)),
       system_(std::make_shared<collectors::SystemCollector>()),
+      store_(std::make_shared<state::Store>()),
+      history_boundary_ms_(
+          std::chrono::duration_cast<std::chrono::milliseconds>(
+              std::chrono::system_clock::now().time_since_epoch() - config.call_logs.backfill)
+              .count()),
       process_(std::make_shared<metrics::ProcessCollector>()),
       reload_successful_(prometheus::BuildGauge()
                              .Name("vpbx_config_last_reload_successful")
@@ -69,6 +75,7 @@ App::App(Flags flags, config::Config config, http::WebConfig web_config)
   reload_timestamp_.Set(unix_now());
 
   server_->add_collectable(system_);
+  server_->add_collectable(store_);
   server_->add_collectable(registry_);
   server_->add_collectable(process_);
 
@@ -115,19 +122,43 @@ int App::port() const {
 }
 
 void App::start_collectors() {
+  store_->configure(config_);
   client_ = std::make_unique<api::Client>(config_.api, api_metrics_);
+  const int workers = config_.api.max_concurrent_requests;
   if (config_.poll.server.count() > 0) {
     pollers_.push_back(std::make_unique<collectors::Poller>(
         "system", config_.poll.server, [this] { return system_->poll(*client_); },
         collector_metrics_));
   }
+  if (config_.poll.presence.count() > 0) {
+    presence_ = std::make_unique<collectors::PresenceCollector>(
+        config_.poll.presence, workers, *client_, *store_, collector_metrics_, sweep_metrics_);
+  }
+  if (config_.poll.features.count() > 0) {
+    features_ = std::make_unique<collectors::FeaturesCollector>(
+        config_.poll.features, workers, *client_, *store_, collector_metrics_, sweep_metrics_);
+  }
+  if (config_.poll.call_logs.count() > 0) {
+    call_logs_ = std::make_unique<collectors::CallLogsCollector>(
+        config_, workers, *client_, *store_, history_boundary_ms_, collector_metrics_,
+        sweep_metrics_);
+  }
   for (auto& poller : pollers_) poller->start();
+  if (presence_) presence_->start();
+  if (features_) features_->start();
+  if (call_logs_) call_logs_->start();
 }
 
 void App::stop_collectors() {
   if (client_) client_->cancel();  // a poll waiting on the API returns now
   for (auto& poller : pollers_) poller->stop();
   pollers_.clear();
+  if (presence_) presence_->stop();
+  if (features_) features_->stop();
+  if (call_logs_) call_logs_->stop();
+  presence_.reset();
+  features_.reset();
+  call_logs_.reset();
   client_.reset();
 }
 

@@ -12,10 +12,14 @@
 
 #include "exporter/api/client.h"
 #include "exporter/app/flags.h"
+#include "exporter/collectors/call_logs_collector.h"
+#include "exporter/collectors/features_collector.h"
 #include "exporter/collectors/poller.h"
+#include "exporter/collectors/presence_collector.h"
 #include "exporter/collectors/system_collector.h"
 #include "exporter/config/config.h"
 #include "exporter/http/server.h"
+#include "exporter/state/store.h"
 
 namespace vpbx::app {
 
@@ -46,7 +50,10 @@ class App {
   std::shared_ptr<prometheus::Registry> registry_;
   std::shared_ptr<api::ApiMetrics> api_metrics_;
   std::shared_ptr<collectors::CollectorMetrics> collector_metrics_;
+  std::shared_ptr<collectors::SweepMetrics> sweep_metrics_;
   std::shared_ptr<collectors::SystemCollector> system_;
+  std::shared_ptr<state::Store> store_;
+  std::int64_t history_boundary_ms_;  // call logs that ended before are history, not counted
   std::shared_ptr<prometheus::Collectable> process_;
   prometheus::Gauge& reload_successful_;
   prometheus::Gauge& reload_timestamp_;
@@ -55,6 +62,9 @@ class App {
   config::Config config_;
   std::unique_ptr<api::Client> client_;
   std::vector<std::unique_ptr<collectors::Poller>> pollers_;
+  std::unique_ptr<collectors::PresenceCollector> presence_;
+  std::unique_ptr<collectors::FeaturesCollector> features_;
+  std::unique_ptr<collectors::CallLogsCollector> call_logs_;
 
   std::unique_ptr<http::Server> server_;
 };

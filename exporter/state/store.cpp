@@ -227,6 +227,8 @@ CallOutcome Store::count_call_log(const api::CallLog& call_log, Source source) {
   } else if (seen_call_logs_.count(call_log.id)) {
     outcome = CallOutcome::duplicate;
   } else if (user_it == users_.end()) {
+    // Remembered too, so that re-reading it in the overlap window is a duplicate, not news.
+    seen_call_logs_.emplace(call_log.id, call_log.call_start_epoch_ms);
     outcome = CallOutcome::unknown_user;
   } else {
     seen_call_logs_.emplace(call_log.id, call_log.call_start_epoch_ms);
@@ -249,10 +251,42 @@ CallOutcome Store::count_call_log(const api::CallLog& call_log, Source source) {
   return outcome;
 }
 
+void Store::remember_call_log(const api::CallLog& call_log) {
+  if (call_log.id.empty()) return;
+  std::lock_guard lock(mutex_);
+  seen_call_logs_.emplace(call_log.id, call_log.call_start_epoch_ms);
+}
+
+std::optional<std::int64_t> Store::call_log_cursor(const std::string& scope) const {
+  std::lock_guard lock(mutex_);
+  const auto it = cursors_.find(scope);
+  if (it == cursors_.end()) return std::nullopt;
+  return it->second;
+}
+
+void Store::advance_call_log_cursor(const std::string& scope, std::int64_t call_start_epoch_ms) {
+  std::lock_guard lock(mutex_);
+  auto [it, inserted] = cursors_.try_emplace(scope, call_start_epoch_ms);
+  if (!inserted && call_start_epoch_ms > it->second) it->second = call_start_epoch_ms;
+}
+
 void Store::prune_seen_call_logs(std::int64_t older_than_epoch_ms) {
   std::lock_guard lock(mutex_);
   std::erase_if(seen_call_logs_,
                 [&](const auto& entry) { return entry.second < older_than_epoch_ms; });
+}
+
+void Store::prune_seen_call_logs_behind_cursors(std::int64_t margin_ms) {
+  std::int64_t oldest_cursor = 0;
+  {
+    std::lock_guard lock(mutex_);
+    if (cursors_.empty()) return;
+    oldest_cursor =
+        std::min_element(cursors_.begin(), cursors_.end(), [](const auto& a, const auto& b) {
+          return a.second < b.second;
+        })->second;
+  }
+  prune_seen_call_logs(oldest_cursor - margin_ms);
 }
 
 std::size_t Store::seen_call_log_count() const {

@@ -60,9 +60,18 @@ class Store : public prometheus::Collectable {
 
   // Counts a call log once by its id, whichever source sees it first.
   CallOutcome count_call_log(const api::CallLog& call_log, Source source);
+  // Marks a call log as seen without counting it: history from before the exporter's start.
+  void remember_call_log(const api::CallLog& call_log);
   // Forgets ids whose callStart is older than `epoch_ms` (they can no longer be re-read).
   void prune_seen_call_logs(std::int64_t older_than_epoch_ms);
+  // Forgets ids that no poll can return again: older than every cursor by more than `margin_ms`.
+  void prune_seen_call_logs_behind_cursors(std::int64_t margin_ms);
   std::size_t seen_call_log_count() const;
+
+  // Call-log polling cursors, by scope ("enterprise:<name>", "user:<id>"): the newest callStart
+  // seen. Kept here so that the state file saves them with everything else.
+  std::optional<std::int64_t> call_log_cursor(const std::string& scope) const;
+  void advance_call_log_cursor(const std::string& scope, std::int64_t call_start_epoch_ms);
 
   std::vector<prometheus::MetricFamily> Collect() const override;
 
@@ -106,6 +115,7 @@ class Store : public prometheus::Collectable {
   std::map<int, bool> answered_status_;
   PresenceMap presence_map_;
   std::unordered_map<std::string, std::int64_t> seen_call_logs_;  // id -> callStart epoch ms
+  std::map<std::string, std::int64_t> cursors_;
   std::map<std::pair<std::string, Direction>, DurationHistogram> durations_;
   std::map<std::pair<Source, CallOutcome>, double> received_;
   double unmapped_presence_ = 0;
