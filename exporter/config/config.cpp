@@ -210,10 +210,10 @@ std::int64_t as_int(const Value& v, std::int64_t lo, std::int64_t hi) {
 double as_number(const Value& v) {
   if (!v.node.IsScalar()) fail(v, "expected a number, got " + kind_of(v.node));
   const std::string& s = v.node.Scalar();
-  char* end = nullptr;
-  errno = 0;
-  const double d = std::strtod(s.c_str(), &end);
-  if (s.empty() || end != s.c_str() + s.size() || errno != 0 || !std::isfinite(d)) {
+  double d = 0;
+  // from_chars: no locale, no hex, no "inf".
+  const auto [end, ec] = std::from_chars(s.data(), s.data() + s.size(), d);
+  if (s.empty() || ec != std::errc() || end != s.data() + s.size() || !std::isfinite(d)) {
     fail(v, "expected a number, got " + quote(s));
   }
   return d;
@@ -756,7 +756,12 @@ std::string nearest_key(const std::string& text, int error_line) {
     }
     return all;
   }();
-  std::vector<std::pair<std::size_t, std::string>> stack;  // (indent, key)
+  struct Key {
+    std::size_t indent;
+    std::string name;
+    bool leaf;  // has its value on its own line, so nothing nests below it
+  };
+  std::vector<Key> stack;
   std::size_t start = 0;
   for (int line = 0; line <= error_line && start <= text.size(); ++line) {
     std::size_t end = text.find('\n', start);
@@ -774,13 +779,16 @@ std::string nearest_key(const std::string& text, int error_line) {
     }
     if (name_end == pos || name_end >= l.size() || l[name_end] != ':') continue;
     if (name_end + 1 < l.size() && l[name_end + 1] != ' ' && l[name_end + 1] != '\r') continue;
-    while (!stack.empty() && stack.back().first >= pos) stack.pop_back();
-    stack.emplace_back(pos, std::string(l.substr(pos, name_end - pos)));
+    while (!stack.empty() && (stack.back().leaf || stack.back().indent >= pos)) stack.pop_back();
+    std::size_t value = name_end + 1;
+    while (value < l.size() && (l[value] == ' ' || l[value] == '\r')) ++value;
+    const bool leaf = value < l.size() && l[value] != '#';
+    stack.push_back(Key{pos, std::string(l.substr(pos, name_end - pos)), leaf});
   }
   std::string path;
-  for (const auto& [indent, name] : stack) {
-    if (!known.contains(name)) break;
-    path += path.empty() ? name : "." + name;
+  for (const Key& key : stack) {
+    if (!known.contains(key.name)) break;
+    path += path.empty() ? key.name : "." + key.name;
   }
   return path;
 }
