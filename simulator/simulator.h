@@ -13,9 +13,9 @@
 namespace vpbx::sim {
 
 struct Faults {
-  double push_drop_ratio = 0;       // pushes silently not sent
-  double push_duplicate_ratio = 0;  // pushes sent twice
-  double api_error_ratio = 0;       // API answers 500, 503 or 429 (with Retry-After: 1)
+  double push_drop_ratio = 0;            // pushes silently not sent
+  double push_duplicate_ratio = 0;       // pushes sent twice
+  double api_error_ratio = 0;            // API answers 500, 503 or 429 (with Retry-After: 1)
   std::chrono::milliseconds latency{0};  // added to every API answer
   double hang_ratio = 0;                 // requests held for hang_duration before answering
   std::chrono::milliseconds hang_duration{std::chrono::seconds(30)};
@@ -51,13 +51,13 @@ struct UserTruth {
 };
 
 struct Stats {
-  std::uint64_t api_requests = 0;          // requests under /openapi/
-  std::uint64_t connections_accepted = 0;  // TCP connections
+  std::uint64_t api_requests = 0;                          // requests under /openapi/
+  std::uint64_t connections_accepted = 0;                  // TCP connections
   std::map<std::string, std::uint64_t> requests_by_route;  // route template -> count
   std::uint64_t pushes_sent = 0;
   std::uint64_t pushes_dropped = 0;
   std::uint64_t pushes_duplicated = 0;
-  std::uint64_t pushes_failed = 0;  // POST to notificationUrl failed
+  std::uint64_t pushes_failed = 0;     // POST to notificationUrl failed
   double max_requests_per_second = 0;  // highest count seen in any sliding 1 s window
   int max_concurrent_requests = 0;     // highest number in flight at once
 };
