@@ -21,8 +21,8 @@ namespace vpbx::http {
 
 struct Request {
   std::string method;
-  std::string path;   // decoded, without the query string
-  std::string query;  // raw query string
+  std::string path;                            // decoded, without the query string
+  std::string query;                           // raw query string
   std::map<std::string, std::string> headers;  // names lower-cased
   std::string body;
   std::string remote_address;  // peer IP as text
@@ -43,10 +43,12 @@ using Handler = std::function<Response(const Request&)>;
 struct ServerOptions {
   std::string listen_address = ":9876";  // "host:port" or ":port"; port 0 picks a free one
   std::string telemetry_path = "/metrics";
-  WebConfig web;                          // TLS and basic auth
-  std::size_t max_body_bytes = 1048576;   // larger bodies get 413 before being read
+  WebConfig web;                         // TLS and basic auth
+  std::size_t max_body_bytes = 1048576;  // larger bodies get 413 before being read
   int num_threads = 8;
   int request_timeout_ms = 10000;
+  // Keep-alive idle time; short because each idle connection holds one of num_threads workers.
+  int idle_timeout_ms = 5000;
 };
 
 class Server {
