@@ -69,8 +69,10 @@ std::string CallLogsCollector::poll(const std::string& scope) {
     if (!result.ok()) return error_of(result);
     for (const auto& call_log : *result.value) {
       if (enterprise_scope) store_.learn_user(enterprise, call_log.user_id, "");
+      // callStart and duration are whole seconds: one second of slack keeps a call that ended
+      // just as the exporter started on the counted side.
       const std::int64_t ended_ms = call_log.call_start_epoch_ms + call_log.duration * 1000;
-      if (ended_ms < history_boundary_ms_) {
+      if (ended_ms + 1000 < history_boundary_ms_) {
         store_.remember_call_log(call_log);
       } else {
         store_.count_call_log(call_log, state::Source::poll);

@@ -1,0 +1,288 @@
+// The polling collectors against the simulator over real HTTP: totals equal the simulator's
+// truth, paging, change visibility, the rate limit with 1,000 users, sweep overruns.
+#include <prometheus/registry.h>
+#include <prometheus/text_serializer.h>
+
+#include <catch2/catch.hpp>
+#include <thread>
+
+#include "exporter/api/client.h"
+#include "exporter/api/rate_limiter.h"
+#include "exporter/collectors/call_logs_collector.h"
+#include "exporter/collectors/features_collector.h"
+#include "exporter/collectors/presence_collector.h"
+#include "exporter/config/config.h"
+#include "exporter/state/store.h"
+#include "simulator/simulator.h"
+#include "tests/support/exposition.h"
+
+using namespace std::chrono_literals;
+using vpbx::test::find_samples;
+using vpbx::test::sample_value;
+
+namespace {
+
+std::int64_t now_ms() {
+  return std::chrono::duration_cast<std::chrono::milliseconds>(
+             std::chrono::system_clock::now().time_since_epoch())
+      .count();
+}
+
+// One exporter-side stack: config, client with its own limiter, store, collector metrics.
+struct Stack {
+  vpbx::config::Config config;
+  std::shared_ptr<prometheus::Registry> registry = std::make_shared<prometheus::Registry>();
+  std::shared_ptr<vpbx::api::ApiMetrics> api_metrics =
+      std::make_shared<vpbx::api::ApiMetrics>(*registry);
+  std::shared_ptr<vpbx::collectors::CollectorMetrics> metrics =
+      std::make_shared<vpbx::collectors::CollectorMetrics>(*registry);
+  std::shared_ptr<vpbx::collectors::SweepMetrics> sweep_metrics =
+      std::make_shared<vpbx::collectors::SweepMetrics>(*registry);
+  std::unique_ptr<vpbx::api::Client> client;
+  vpbx::state::Store store;
+
+  Stack(const vpbx::sim::Simulator& sim, const std::string& extra_yaml) {
+    const std::string dir = "/tmp";
+    config = vpbx::config::load_string(
+        "api:\n  url: " + sim.base_url() + "\n  username: " + vpbx::sim::Options{}.username +
+        "\n  password: " + vpbx::sim::Options{}.password +
+        "\n  application_id: " + vpbx::sim::Options{}.application_id + "\n" + extra_yaml);
+    for (const auto& row : sim_users(sim)) config.users.push_back(row);
+    client = std::make_unique<vpbx::api::Client>(
+        config.api, api_metrics,
+        std::make_shared<vpbx::api::RateLimiter>(config.api.max_requests_per_second,
+                                                 config.api.max_concurrent_requests));
+    store.configure(config);
+  }
+
+  static std::vector<vpbx::config::User> sim_users(const vpbx::sim::Simulator& sim) {
+    std::vector<vpbx::config::User> users;
+    for (const auto& t : sim.truth()) {
+      users.push_back({t.enterprise, t.user_id, t.login, t.number, ""});
+    }
+    return users;
+  }
+
+  std::string exposition() const { return prometheus::TextSerializer().Serialize(store.Collect()); }
+  std::string self_metrics() const {
+    return prometheus::TextSerializer().Serialize(registry->Collect());
+  }
+};
+
+vpbx::sim::Options sim_options(int users, int history = 0) {
+  vpbx::sim::Options options;
+  options.users_per_enterprise = users;
+  options.history_calls_per_user = history;
+  return options;
+}
+
+// Waits until `done` holds, for at most `timeout`.
+template <typename Predicate>
+bool eventually(Predicate done, std::chrono::milliseconds timeout = 20s) {
+  const auto deadline = std::chrono::steady_clock::now() + timeout;
+  while (std::chrono::steady_clock::now() < deadline) {
+    if (done()) return true;
+    std::this_thread::sleep_for(50ms);
+  }
+  return done();
+}
+
+double value_or_zero(const std::string& text, const std::string& name,
+                     const std::map<std::string, std::string>& labels) {
+  return sample_value(text, name, labels).value_or(0);
+}
+
+}  // namespace
+
+TEST_CASE("call-log polling totals equal the simulator's truth; history is not counted",
+          "[collectors][calls]") {
+  const std::int64_t started_ms = now_ms();
+  vpbx::sim::Simulator sim(sim_options(5, /*history=*/3));
+  sim.start();
+  Stack stack(
+      sim,
+      "enterprises: [291908.bus.ent]\npoll: { call_logs: 200ms }\ncall_logs: { page_size: 4 }\n");
+  const auto truth_before = sim.truth();
+  vpbx::collectors::CallLogsCollector collector(stack.config, 2, *stack.client, stack.store,
+                                                started_ms, stack.metrics, stack.sweep_metrics);
+  collector.start();
+  // Inject a mix: answered and not, both directions, several per user, enough for several pages.
+  for (int i = 0; i < 30; ++i) {
+    const auto& user = truth_before[static_cast<std::size_t>(i) % truth_before.size()];
+    sim.inject_call({user.user_id, i % 3 == 0 ? "INCOMING" : "OUTGOING", i % 4 == 0 ? 0 : 10 + i});
+  }
+  const auto truth = sim.truth();
+  const auto totals_match = [&] {
+    const auto text = stack.exposition();
+    for (const auto& user : truth) {
+      for (const auto& [direction, label] :
+           {std::pair{"INCOMING", "incoming"}, {"OUTGOING", "outgoing"}}) {
+        const double counted =
+            value_or_zero(text, "vpbx_user_calls_total",
+                          {{"user", user.number}, {"direction", label}, {"answered", "true"}}) +
+            value_or_zero(text, "vpbx_user_calls_total",
+                          {{"user", user.number}, {"direction", label}, {"answered", "false"}});
+        const auto it = user.calls_by_direction.find(direction);
+        if (counted != (it == user.calls_by_direction.end() ? 0 : static_cast<double>(it->second)))
+          return false;
+      }
+    }
+    return true;
+  };
+  REQUIRE(eventually(totals_match));
+  // Two more sweeps re-read the overlap window: nothing is counted twice.
+  const auto polls_before =
+      sim.stats().requests_by_route["GET v1/enterprises/{enterprise}/calllogs"];
+  REQUIRE(eventually([&] {
+    return sim.stats().requests_by_route["GET v1/enterprises/{enterprise}/calllogs"] >=
+           polls_before + 4;
+  }));
+  collector.stop();
+  REQUIRE(totals_match());
+  const auto text = stack.exposition();
+  double answered = 0, duration = 0, truth_answered = 0, truth_duration = 0;
+  for (const auto& user : truth) {
+    truth_answered += static_cast<double>(user.answered);
+    truth_duration += user.duration_seconds;
+    for (const auto* label : {"incoming", "outgoing"}) {
+      answered +=
+          value_or_zero(text, "vpbx_user_calls_total",
+                        {{"user", user.number}, {"direction", label}, {"answered", "true"}});
+      duration += value_or_zero(text, "vpbx_user_call_duration_seconds_total",
+                                {{"user", user.number}, {"direction", label}});
+    }
+  }
+  CHECK(answered == truth_answered);
+  CHECK(duration == truth_duration);
+  CHECK(value_or_zero(text, "vpbx_call_logs_received_total",
+                      {{"source", "poll"}, {"outcome", "counted"}}) == 30);
+  CHECK(value_or_zero(text, "vpbx_call_logs_received_total",
+                      {{"source", "poll"}, {"outcome", "duplicate"}}) > 0);
+}
+
+TEST_CASE("per-user call-log paging reads every page to the end", "[collectors][calls]") {
+  vpbx::sim::Options options = sim_options(1);
+  options.max_page_size = 3;
+  const std::int64_t started_ms = now_ms();
+  vpbx::sim::Simulator sim(options);
+  sim.start();
+  Stack stack(sim, "poll: { call_logs: 100ms }\ncall_logs: { page_size: 3 }\n");
+  const auto user = sim.truth().front();
+  for (int i = 0; i < 10; ++i) sim.inject_call({user.user_id, "OUTGOING", 5});
+  vpbx::collectors::CallLogsCollector collector(stack.config, 1, *stack.client, stack.store,
+                                                started_ms, stack.metrics, stack.sweep_metrics);
+  CHECK(collector.scopes() == std::vector<std::string>{"user:" + std::to_string(user.user_id)});
+  sim.reset_stats();
+  CHECK(collector.poll("user:" + std::to_string(user.user_id)) == "");
+  CHECK(sim.stats().requests_by_route["GET v1/users/{userId}/calllogs"] == 4);  // 3+3+3+1
+  CHECK(value_or_zero(stack.exposition(), "vpbx_user_calls_total",
+                      {{"user", user.number}, {"direction", "outgoing"}, {"answered", "true"}}) ==
+        10);
+}
+
+TEST_CASE("enterprise call logs teach the exporter users it was not configured with",
+          "[collectors][discovery]") {
+  const std::int64_t started_ms = now_ms();
+  vpbx::sim::Simulator sim(sim_options(3));
+  sim.start();
+  Stack stack(sim, "enterprises: [291908.bus.ent]\n");
+  const auto users = sim.truth();
+  stack.config.users.resize(1);  // only the first user is configured
+  stack.store.configure(stack.config);
+  sim.inject_call({users[2].user_id, "INCOMING", 42});
+  vpbx::collectors::CallLogsCollector collector(stack.config, 1, *stack.client, stack.store,
+                                                started_ms, stack.metrics, stack.sweep_metrics);
+  CHECK(collector.poll("enterprise:291908.bus.ent").empty());
+  CHECK(stack.store.knows(users[2].user_id));
+  const auto text = stack.exposition();
+  CHECK(value_or_zero(text, "vpbx_users", {{"source", "discovered"}}) == 1);
+  CHECK(value_or_zero(text, "vpbx_user_calls_total",
+                      {{"user", std::to_string(users[2].user_id)},
+                       {"direction", "incoming"},
+                       {"answered", "true"}}) == 1);
+}
+
+TEST_CASE("presence and feature changes are visible after one interval",
+          "[collectors][presence][features]") {
+  vpbx::sim::Simulator sim(sim_options(2));
+  sim.start();
+  Stack stack(sim, "poll: { presence: 300ms, features: 300ms }\n");
+  vpbx::collectors::PresenceCollector presence(300ms, 2, *stack.client, stack.store, stack.metrics,
+                                               stack.sweep_metrics);
+  vpbx::collectors::FeaturesCollector features(300ms, 2, *stack.client, stack.store, stack.metrics,
+                                               stack.sweep_metrics);
+  presence.start();
+  features.start();
+  const auto user = sim.truth().front();
+  // The seed's 19 features, each with a series.
+  REQUIRE(eventually([&] {
+    const auto text = stack.exposition();
+    return sample_value(text, "vpbx_user_presence", {{"user", user.number}, {"state", "idle"}}) ==
+               1 &&
+           find_samples(text, "vpbx_user_feature_active", {{"user", user.number}}).size() == 19;
+  }));
+
+  sim.set_presence(user.user_id, "BUSY");
+  sim.set_feature_status(user.user_id, "CENTRAL_DND", true);
+  REQUIRE(eventually(
+      [&] {
+        const auto text = stack.exposition();
+        return sample_value(text, "vpbx_user_presence",
+                            {{"user", user.number}, {"state", "busy"}}) == 1 &&
+               sample_value(text, "vpbx_user_feature_active",
+                            {{"user", user.number}, {"feature", "CENTRAL_DND"}}) == 1;
+      },
+      5s));
+  const auto text = stack.exposition();
+  // The stateset stays complete: five states, exactly one set.
+  const auto states = find_samples(text, "vpbx_user_presence", {{"user", user.number}});
+  CHECK(states.size() == 5);
+  double set = 0;
+  for (const auto& s : states) set += s.value;
+  CHECK(set == 1);
+  CHECK(value_or_zero(text, "vpbx_user_feature_changes_total",
+                      {{"user", user.number}, {"feature", "CENTRAL_DND"}}) == 1);
+  presence.stop();
+  features.stop();
+}
+
+TEST_CASE("1,000 users are polled with the request rate never above the limit",
+          "[collectors][limits]") {
+  vpbx::sim::Simulator sim(sim_options(1000));
+  sim.start();
+  Stack stack(sim, "  max_requests_per_second: 250\n  max_concurrent_requests: 4\n");
+  vpbx::collectors::PresenceCollector presence(4s, 4, *stack.client, stack.store, stack.metrics,
+                                               stack.sweep_metrics);
+  sim.reset_stats();
+  presence.start();
+  REQUIRE(eventually(
+      [&] { return sim.stats().requests_by_route["GET v1/users/{userId}/presence"] >= 1000; },
+      60s));
+  presence.stop();
+  const auto stats = sim.stats();
+  CHECK(stats.max_requests_per_second <= 250);
+  CHECK(stats.max_concurrent_requests <= 4);
+  CHECK(stats.connections_accepted <= 4);
+  // Every user was polled once: none left in "unknown".
+  const auto text = stack.exposition();
+  CHECK(find_samples(text, "vpbx_user_presence", {{"state", "unknown"}}).size() == 1000);
+  double unknown = 0;
+  for (const auto& s : find_samples(text, "vpbx_user_presence", {{"state", "unknown"}}))
+    unknown += s.value;
+  CHECK(unknown == 0);
+}
+
+TEST_CASE("a sweep that cannot fit its interval is counted as an overrun", "[collectors][limits]") {
+  vpbx::sim::Simulator sim(sim_options(10));
+  sim.start();
+  // 10 users at 10 requests/s cannot be polled every 300 ms.
+  Stack stack(sim, "  max_requests_per_second: 10\n");
+  vpbx::collectors::PresenceCollector presence(300ms, 2, *stack.client, stack.store, stack.metrics,
+                                               stack.sweep_metrics);
+  presence.start();
+  REQUIRE(eventually([&] {
+    return value_or_zero(stack.self_metrics(), "vpbx_collector_sweep_overrun_total",
+                         {{"collector", "presence"}}) >= 1;
+  }));
+  presence.stop();
+}
