@@ -83,7 +83,9 @@ struct FeaturesConfig {
 
 struct CallLogsConfig {
   Duration backfill{0};                        // how far back the first poll counts
-  Duration overlap{std::chrono::minutes(10)};  // re-read window behind the cursor
+  // Re-read window behind the cursor. Call logs are filtered by callStart but appear when the call
+  // ends, so a call longer than the overlap is seen by push only.
+  Duration overlap{std::chrono::hours(1)};
   int page_size = 100;
   std::map<int, bool> answered_status;  // explicit status code -> answered
 };
