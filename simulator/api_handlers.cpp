@@ -120,10 +120,22 @@ std::optional<CallLogQuery> call_log_query(const std::string& query, int max_pag
   return q;
 }
 
+// Last resort of a handler: nothing may escape into CivetWeb's C code.
+void reply_internal_error(mg_connection* conn) noexcept {
+  try {
+    send_reply(conn, 500, error_answer(500, "Internal error").body);
+  } catch (...) {
+  }
+}
+
 }  // namespace
 
 int Simulator::Impl::handle_api(mg_connection* conn) {
-  stats.begin_api_request();
+  struct InFlight {
+    RequestStats& stats;
+    explicit InFlight(RequestStats& s) : stats(s) { stats.begin_api_request(); }
+    ~InFlight() { stats.end_api_request(); }
+  } in_flight(stats);
   try {
     Request req = read_request(conn, kMaxBody);
     std::vector<std::string> parts = split_path(req.path);
@@ -147,7 +159,6 @@ int Simulator::Impl::handle_api(mg_connection* conn) {
       if (!sleep_for(f.hang_duration)) {
         send_reply(conn, 503, error_answer(503, "Shutting down", req.path).body,
                    {{"Connection", "close"}});
-        stats.end_api_request();
         return 1;
       }
     }
@@ -157,7 +168,6 @@ int Simulator::Impl::handle_api(mg_connection* conn) {
       Headers extra;
       if (code != 500) extra.emplace_back("Retry-After", "1");
       send_reply(conn, code, error_answer(code, "Injected fault", req.path).body, extra);
-      stats.end_api_request();
       return 1;
     }
 
@@ -171,13 +181,11 @@ int Simulator::Impl::handle_api(mg_connection* conn) {
     if (!authorized) {
       send_reply(conn, 401, error_answer(401, "Full authentication is required", req.path).body,
                  {{"WWW-Authenticate", "Basic realm=\"Realm\""}});
-      stats.end_api_request();
       return 1;
     }
     if (!iequals(header(conn, "X-C5-Application"), options.application_id)) {
       send_reply(conn, 403,
                  error_answer(403, "Missing or unknown X-C5-Application", req.path).body);
-      stats.end_api_request();
       return 1;
     }
 
@@ -255,11 +263,10 @@ int Simulator::Impl::handle_api(mg_connection* conn) {
     send_pushes(std::move(answer.pushes));
   } catch (const std::exception& e) {
     log::error("API handler failed", {{"error", e.what()}});
-    send_reply(conn, 500, error_answer(500, "Internal error").body);
+    reply_internal_error(conn);
   } catch (...) {
-    send_reply(conn, 500, error_answer(500, "Internal error").body);
+    reply_internal_error(conn);
   }
-  stats.end_api_request();
   return 1;
 }
 

@@ -8,6 +8,7 @@
 #include <rapidjson/stringbuffer.h>
 #include <rapidjson/writer.h>
 
+#include <atomic>
 #include <catch2/catch.hpp>
 #include <chrono>
 #include <condition_variable>
@@ -120,7 +121,21 @@ class Receiver {
     REQUIRE(mg_get_server_ports(ctx_, 2, ports) > 0);
     port_ = ports[0].port;
   }
-  ~Receiver() { mg_stop(ctx_); }
+  ~Receiver() {
+    // CivetWeb's accept loop polls in 2 s quanta; a connection wakes it to see the stop flag.
+    std::atomic<bool> stopped{false};
+    std::thread poker([&] {
+      while (!stopped) {
+        std::this_thread::sleep_for(20ms);
+        HttpOptions o;
+        o.timeout_ms = 200;
+        if (!stopped) http_request("http://127.0.0.1:" + std::to_string(port_) + "/poke", o);
+      }
+    });
+    mg_stop(ctx_);
+    stopped = true;
+    poker.join();
+  }
   std::string url() const { return "http://127.0.0.1:" + std::to_string(port_) + "/hook"; }
 
   // Waits until at least n bodies arrived (or the timeout); returns all so far.
@@ -629,10 +644,10 @@ TEST_CASE("truth counts injected calls; control over /_sim/", "[simulator]") {
   CHECK(s["apiRequests"].GetUint64() >= 2);
   CHECK(s["requestsByRoute"]["GET v1/system/server"].GetUint64() >= 2);
 
-  const auto id = parse(f.api("POST", "v1/subscriptions",
-                              subscription_body("PRESENCE", "http://127.0.0.1:1/", ""))
-                            .body)["subscription"]["id"]
-                      .GetString();
+  const std::string id = parse(f.api("POST", "v1/subscriptions",
+                                     subscription_body("PRESENCE", "http://127.0.0.1:1/", ""))
+                                   .body)["subscription"]["id"]
+                             .GetString();
   CHECK(f.control("DELETE", std::string("subscriptions/") + id).status == 204);
   CHECK(f.control("DELETE", std::string("subscriptions/") + id).status == 404);
 }
