@@ -64,6 +64,12 @@ std::string scrape(int port) {
   return reply.body;
 }
 
+vpbx::test::HttpReply post(const std::string& url) {
+  vpbx::test::HttpOptions options;
+  options.method = "POST";
+  return http_request(url, options);
+}
+
 bool wait_for_metric(int port, const std::string& name, double value) {
   for (int i = 0; i < 100; ++i) {
     if (sample_value(scrape(port), name) == value) return true;
@@ -179,7 +185,9 @@ TEST_CASE("a failing API makes vpbx_up 0 and is logged once, not in a loop", "[e
   CHECK(
       sample_value(metrics, "vpbx_collector_errors_total", {{"collector", "system"}}).value_or(0) >=
       4);
-  CHECK(sample_value(metrics, "vpbx_api_requests_total", {{"code", "401"}}).value_or(0) >= 4);
+  CHECK(sample_value(metrics, "vpbx_api_requests_total",
+                     {{"endpoint", "v1/system/server"}, {"code", "401"}})
+            .value_or(0) >= 4);
   const std::string log = exporter.log();
   CHECK(count(log, "platform API down") == 1);
   CHECK_THAT(log, !Catch::Contains("not-the-password"));
@@ -204,15 +212,15 @@ TEST_CASE("reload: a bad config is refused and the running one stays; a good one
   }
   SECTION("POST /-/reload with a bad, then a good config") {
     f.write_config("api: [");
-    auto reply = http_request(base + "/-/reload", {.method = "POST"});
+    auto reply = post(base + "/-/reload");
     CHECK(reply.status == 500);
     CHECK(sample_value(scrape(port), "vpbx_config_last_reload_successful") == 0);
 
-    f.write_config(f.config("password_file: password", "users: []\nusers_file: ''\n"));
+    f.write_config(f.config("password_file: password", "enterprises: [291908.bus.ent]\n"));
     const double before =
         sample_value(scrape(port), "vpbx_config_last_reload_success_timestamp_seconds").value();
     std::this_thread::sleep_for(1100ms);
-    reply = http_request(base + "/-/reload", {.method = "POST"});
+    reply = post(base + "/-/reload");
     CHECK(reply.status == 200);
     const auto metrics = scrape(port);
     CHECK(sample_value(metrics, "vpbx_config_last_reload_successful") == 1);
