@@ -99,14 +99,14 @@ TEST_CASE("flags are parsed in both spellings and bad ones are named", "[flags]"
   CHECK_THROWS(vpbx::app::parse_flags({"--web.telemetry-path=metrics"}));
 }
 
-TEST_CASE("--version prints the version and the git revision", "[exporter]") {
+TEST_CASE("the --version flag prints the version and the git revision", "[exporter]") {
   std::string output;
   REQUIRE(vpbx::test::run_command(kExporter, {"--version"}, output) == 0);
   CHECK_THAT(output, Catch::StartsWith("vpbx_exporter, version "));
   CHECK_THAT(output, Catch::Contains("(revision "));
 }
 
-TEST_CASE("--config.check exits 0 on a good config and 1 naming the key on a bad one",
+TEST_CASE("the --config.check flag exits 0 on a good config and 1 naming the key on a bad one",
           "[exporter]") {
   Fixture f;
   std::string output;
@@ -231,7 +231,7 @@ TEST_CASE("reload: a bad config is refused and the running one stays; a good one
   CHECK(exporter.wait(10s) == 0);
 }
 
-TEST_CASE("--log.format=json writes one JSON object per line", "[exporter]") {
+TEST_CASE("the --log.format=json flag writes one JSON object per line", "[exporter]") {
   Fixture f;
   ChildProcess exporter(kExporter,
                         {"--config.file=" + f.write_config(f.config("password_file: password")),
