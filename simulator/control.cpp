@@ -225,11 +225,7 @@ int Simulator::Impl::handle_control(mg_connection* conn) {
       send_reply(conn, 204, "");
     } else if (what == "users.csv" && m == "GET") {
       const std::string csv = model.users_csv();
-      mg_response_header_start(conn, 200);
-      mg_response_header_add(conn, "Content-Type", "text/csv", -1);
-      mg_response_header_add(conn, "Content-Length", std::to_string(csv.size()).c_str(), -1);
-      mg_response_header_send(conn);
-      mg_write(conn, csv.data(), csv.size());
+      send_reply(conn, 200, csv, {}, "text/csv");
     } else {
       not_found("no such control route: " + m + " " + req.path);
     }

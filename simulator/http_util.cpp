@@ -2,6 +2,9 @@
 
 #include <civetweb.h>
 
+#include <cstdio>
+#include <ctime>
+
 namespace vpbx::sim {
 namespace {
 
@@ -29,6 +32,21 @@ std::string url_decode(const std::string& in) {
   return out;
 }
 
+std::string http_date() {
+  const std::time_t now = std::time(nullptr);
+  std::tm tm{};
+  gmtime_r(&now, &tm);
+  // Spelled out rather than strftime'd: the names must not follow a locale.
+  static const char* days[] = {"Sun", "Mon", "Tue", "Wed", "Thu", "Fri", "Sat"};
+  static const char* months[] = {"Jan", "Feb", "Mar", "Apr", "May", "Jun",
+                                 "Jul", "Aug", "Sep", "Oct", "Nov", "Dec"};
+  char buf[64];
+  std::snprintf(buf, sizeof buf, "%s, %02d %s %04d %02d:%02d:%02d GMT", days[tm.tm_wday % 7],
+                tm.tm_mday, months[tm.tm_mon % 12], tm.tm_year + 1900, tm.tm_hour, tm.tm_min,
+                tm.tm_sec);
+  return buf;
+}
+
 }  // namespace
 
 Request read_request(mg_connection* conn, std::size_t max_body) {
@@ -50,15 +68,19 @@ Request read_request(mg_connection* conn, std::size_t max_body) {
   return r;
 }
 
-void send_reply(mg_connection* conn, int status, const std::string& body, const Headers& extra) {
-  mg_response_header_start(conn, status);
-  if (!body.empty()) mg_response_header_add(conn, "Content-Type", "application/json", -1);
-  const std::string length = std::to_string(body.size());
-  mg_response_header_add(conn, "Content-Length", length.c_str(), -1);
-  for (const auto& [name, value] : extra) {
-    mg_response_header_add(conn, name.c_str(), value.c_str(), -1);
-  }
-  mg_response_header_send(conn);
+// The status line and headers are written here rather than by mg_response_header_send(): that
+// one stamps a Date with gmtime(), whose shared buffer races between CivetWeb's worker threads.
+void send_reply(mg_connection* conn, int status, const std::string& body, const Headers& extra,
+                const char* content_type) {
+  std::string head = "HTTP/1.1 " + std::to_string(status) + " " +
+                     mg_get_response_code_text(conn, status) + "\r\nDate: " + http_date() + "\r\n";
+  if (!body.empty()) head += std::string("Content-Type: ") + content_type + "\r\n";
+  head += "Content-Length: " + std::to_string(body.size()) + "\r\n";
+  for (const auto& [name, value] : extra) head += name + ": " + value + "\r\n";
+  const char* connection = mg_get_header(conn, "Connection");
+  const bool close = connection && mg_strcasecmp(connection, "close") == 0;
+  head += close ? "Connection: close\r\n\r\n" : "Connection: keep-alive\r\n\r\n";
+  mg_write(conn, head.data(), head.size());
   if (!body.empty()) mg_write(conn, body.data(), body.size());
 }
 

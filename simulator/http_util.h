@@ -21,8 +21,8 @@ struct Request {
 using Headers = std::vector<std::pair<std::string, std::string>>;
 
 Request read_request(mg_connection* conn, std::size_t max_body);
-void send_reply(mg_connection* conn, int status, const std::string& body,
-                const Headers& extra = {});
+void send_reply(mg_connection* conn, int status, const std::string& body, const Headers& extra = {},
+                const char* content_type = "application/json");
 // The decoded value of one query parameter ('+' reads as a space, as servlet containers do).
 std::optional<std::string> query_param(const std::string& query, const std::string& name);
 std::optional<std::string> base64_decode(const std::string& text);

@@ -99,7 +99,15 @@ void PushSender::run() {
     curl_easy_setopt(curl, CURLOPT_SSL_VERIFYPEER, 0L);  // test receivers use self-signed certs
     curl_easy_setopt(curl, CURLOPT_SSL_VERIFYHOST, 0L);
     curl_easy_setopt(curl, CURLOPT_WRITEFUNCTION, discard);
-    const CURLcode rc = curl_easy_perform(curl);
+    CURLcode rc = curl_easy_perform(curl);
+    long new_connections = 0;
+    curl_easy_getinfo(curl, CURLINFO_NUM_CONNECTS, &new_connections);
+    // A kept-alive connection the receiver closed meanwhile fails at once; one retry on a fresh
+    // connection is what an HTTP client pool does, and is not a delivery failure.
+    if (new_connections == 0 &&
+        (rc == CURLE_SEND_ERROR || rc == CURLE_RECV_ERROR || rc == CURLE_GOT_NOTHING)) {
+      rc = curl_easy_perform(curl);
+    }
     long status = 0;
     if (rc == CURLE_OK) curl_easy_getinfo(curl, CURLINFO_RESPONSE_CODE, &status);
     if (rc == CURLE_OK && status >= 200 && status < 300) {

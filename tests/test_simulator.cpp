@@ -167,7 +167,8 @@ class Receiver {
       self->content_type_ = ct ? ct : "";
     }
     self->cv_.notify_all();
-    mg_send_http_ok(conn, "text/plain", 0);
+    // A bare answer: mg_send_http_ok() would stamp a Date with CivetWeb's racy gmtime().
+    mg_printf(conn, "HTTP/1.1 200 OK\r\nContent-Length: 0\r\nConnection: keep-alive\r\n\r\n");
     return 200;
   }
 
