@@ -262,6 +262,20 @@ TEST_CASE("HEAD works where GET does, without a body", "[http]") {
   CHECK(metrics_head.header("content-length") == std::to_string(metrics_get.body.size()));
 }
 
+TEST_CASE("keep-alive connections serve several requests", "[http]") {
+  TestServer t;
+  const auto reply = raw_exchange(t.server->port(),
+                                  "GET /hello HTTP/1.1\r\nHost: x\r\n\r\n"
+                                  "GET /hello HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n");
+  INFO(reply);
+  CHECK(reply.rfind("HTTP/1.1 200 OK\r\n", 0) == 0);
+  const auto second = reply.find("HTTP/1.1 200 OK\r\n", 1);
+  REQUIRE(second != std::string::npos);
+  CHECK(reply.substr(0, second).find("Connection: keep-alive\r\n") != std::string::npos);
+  CHECK(reply.substr(second).find("Connection: close\r\n") != std::string::npos);
+  CHECK(reply.find("\r\nDate: ") != std::string::npos);
+}
+
 TEST_CASE("prefix routes match the prefix and below it", "[http]") {
   TestServer t;
   CHECK(http_request(t.url("/hook"), with_method("POST")).body == "hook /hook\n");
@@ -347,6 +361,7 @@ TEST_CASE("bodies over max_body_bytes get 413", "[http]") {
                                      "POST /echo HTTP/1.1\r\nHost: x\r\nContent-Length: "
                                      "1073741824\r\n\r\n");
   CHECK(declared.rfind("HTTP/1.1 413", 0) == 0);
+  CHECK(declared.find("Connection: close\r\n") != std::string::npos);
 
   SECTION("chunked bodies are capped while being read") {
     const auto chunked_large = raw_exchange(

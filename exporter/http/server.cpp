@@ -13,6 +13,7 @@
 #include <cctype>
 #include <chrono>
 #include <cstdlib>
+#include <ctime>
 #include <filesystem>
 #include <fstream>
 #include <mutex>
@@ -233,6 +234,25 @@ const char* protocol_version(const std::string& min_version) {
   return "4";
 }
 
+// RFC 9110 IMF-fixdate, e.g. "Thu, 26 Nov 2026 13:12:56 GMT".
+std::string http_date() {
+  const std::time_t now = std::time(nullptr);
+  std::tm utc{};
+  ::gmtime_r(&now, &utc);
+  char text[64];
+  const std::size_t n = std::strftime(text, sizeof text, "%a, %d %b %Y %H:%M:%S GMT", &utc);
+  return std::string(text, n);
+}
+
+// The same rule as CivetWeb's own: HTTP/1.1 keeps the connection unless the client says close;
+// HTTP/1.0 only when it asks for keep-alive.
+bool keep_alive(const mg_connection* conn) {
+  const mg_request_info* info = mg_get_request_info(conn);
+  const char* header = mg_get_header(conn, "Connection");
+  if (header != nullptr) return lower(header).find("keep-alive") != std::string::npos;
+  return info->http_version != nullptr && std::string(info->http_version) == "1.1";
+}
+
 int civetweb_log(const mg_connection*, const char* message) {
   log::warn("http server", {{"message", message ? message : ""}});
   return 1;  // handled: CivetWeb writes nothing itself
@@ -271,7 +291,6 @@ struct Server::Impl {
   // What happened on the wire while handling one request.
   struct Exchange {
     bool close_connection = false;  // the body was not read to its end
-    bool sent_continue = false;     // an interim "100 Continue" went out
   };
   Response dispatch(mg_connection* conn, Request& request, Exchange& exchange);
   bool authorized(const Request& request);
@@ -429,7 +448,6 @@ Response Server::Impl::dispatch(mg_connection* conn, Request& request, Exchange&
     if (lower(request.header("expect")) == "100-continue" && info->http_version &&
         std::string(info->http_version) == "1.1") {
       mg_printf(conn, "HTTP/1.1 100 Continue\r\n\r\n");
-      exchange.sent_continue = true;
     }
     char buffer[16384];
     while (true) {
@@ -466,31 +484,26 @@ void Server::Impl::send(mg_connection* conn, const Request& request, const Respo
   headers.emplace_back("Content-Type", response.content_type);
   headers.emplace_back("Content-Length", std::to_string(response.body.size()));
   for (const auto& header : response.headers) {
-    // Content-Length is ours to set: a handler's own would contradict the body sent. CR/LF would
-    // let a value forge headers.
-    if (lower(header.first) == "content-length" ||
+    // Content-Length and Connection are ours to set: a handler's own would contradict what is
+    // sent. CR/LF would let a value forge headers.
+    const std::string name = lower(header.first);
+    if (name == "content-length" || name == "connection" ||
         (header.first + header.second).find_first_of("\r\n") != std::string::npos) {
       continue;
     }
     headers.push_back(header);
   }
-  if (exchange.close_connection || exchange.sent_continue) mg_disable_connection_keep_alive(conn);
-  if (exchange.sent_continue) {
-    // After the interim 100, CivetWeb's header API takes the response as already begun and
-    // refuses to start one, so this head is written by hand.
-    const char* reason = mg_get_response_code_text(conn, response.status);
-    std::string head =
-        "HTTP/1.1 " + std::to_string(response.status) + " " + (reason ? reason : "") + "\r\n";
-    for (const auto& [name, value] : headers) head += name + ": " + value + "\r\n";
-    head += "Connection: close\r\n\r\n";
-    mg_write(conn, head.data(), head.size());
-  } else {
-    mg_response_header_start(conn, response.status);
-    for (const auto& [name, value] : headers) {
-      mg_response_header_add(conn, name.c_str(), value.c_str(), -1);
-    }
-    mg_response_header_send(conn);
-  }
+  // The head is written by hand rather than with mg_response_header_*: CivetWeb 1.15 formats its
+  // Date header with gmtime(), a data race between workers, and after an interim 100 it
+  // refuses to start a response at all.
+  const bool close = exchange.close_connection || !keep_alive(conn);
+  if (close) mg_disable_connection_keep_alive(conn);
+  const char* reason = mg_get_response_code_text(conn, response.status);
+  std::string head = "HTTP/1.1 " + std::to_string(response.status) + " " + (reason ? reason : "") +
+                     "\r\nDate: " + http_date() + "\r\n";
+  for (const auto& [name, value] : headers) head += name + ": " + value + "\r\n";
+  head += close ? "Connection: close\r\n\r\n" : "Connection: keep-alive\r\n\r\n";
+  mg_write(conn, head.data(), head.size());
   if (request.method != "HEAD" && !response.body.empty()) {
     mg_write(conn, response.body.data(), response.body.size());
   }
@@ -600,30 +613,24 @@ void Server::start() {
     ports += "s";
   }
 
-  const std::string threads = std::to_string(std::max(1, o.num_threads));
-  const std::string request_timeout = std::to_string(std::max(1, o.request_timeout_ms));
-  const std::string idle_timeout = std::to_string(std::max(1, o.idle_timeout_ms));
-  std::vector<const char*> config = {
-      "listening_ports",
-      ports.c_str(),
-      "num_threads",
-      threads.c_str(),
-      "request_timeout_ms",
-      request_timeout.c_str(),
-      "keep_alive_timeout_ms",
-      idle_timeout.c_str(),
-      "enable_keep_alive",
-      "yes",
-      "tcp_nodelay",
-      "1",
-      "enable_directory_listing",
-      "no",
-      "decode_url",
-      "yes",
+  std::vector<std::pair<const char*, std::string>> settings = {
+      {"listening_ports", ports},
+      {"num_threads", std::to_string(std::max(1, o.num_threads))},
+      {"request_timeout_ms", std::to_string(std::max(1, o.request_timeout_ms))},
+      {"keep_alive_timeout_ms", std::to_string(std::max(1, o.idle_timeout_ms))},
+      {"enable_keep_alive", "yes"},
+      {"tcp_nodelay", "1"},
+      {"enable_directory_listing", "no"},
+      {"decode_url", "yes"},
   };
   if (impl_->pem) {
-    config.insert(config.end(), {"ssl_certificate", impl_->pem->path().c_str(),
-                                 "ssl_protocol_version", protocol_version(o.web.tls->min_version)});
+    settings.emplace_back("ssl_certificate", impl_->pem->path());
+    settings.emplace_back("ssl_protocol_version", protocol_version(o.web.tls->min_version));
+  }
+  std::vector<const char*> config;
+  for (const auto& [name, value] : settings) {
+    config.push_back(name);
+    config.push_back(value.c_str());
   }
   config.push_back(nullptr);
 
