@@ -320,7 +320,7 @@ TEST_CASE("presence", "[simulator]") {
   CHECK_FALSE(f.sim.set_presence(42, "BUSY"));
 }
 
-TEST_CASE("call logs: filtered by [from,to), sorted, paged without loss", "[simulator]") {
+TEST_CASE("call logs: filtered by from and to, sorted, paged without loss", "[simulator]") {
   auto o = options_with(25, 2);
   o.max_page_size = 10;
   Fixture f(o);
@@ -500,7 +500,7 @@ TEST_CASE("CALL_LOG push: the seed's body, only to matching scopes", "[simulator
   CHECK(by_user.bodies().size() == 1);
 }
 
-TEST_CASE("FEATURE push honours resourceNames; PRESENCE pushes", "[simulator]") {
+TEST_CASE("FEATURE push honours resourceNames, PRESENCE pushes", "[simulator]") {
   Fixture f;
   Receiver cfu_only, presence;
   subscribe(f, "FEATURE", cfu_only.url(),
@@ -592,7 +592,7 @@ TEST_CASE("hanging requests are interrupted by stop()", "[simulator]") {
   client.join();
 }
 
-TEST_CASE("truth counts injected calls; control over /_sim/", "[simulator]") {
+TEST_CASE("truth counts injected calls, control over /_sim/", "[simulator]") {
   Fixture f(options_with(5));
   f.sim.inject_call({176125, "OUTGOING", 30});
   f.sim.inject_call({176125, "INCOMING", 0});
