@@ -3,10 +3,12 @@
 // faults, rate and connection counting as the server sees them).
 #include <civetweb.h>
 #include <prometheus/registry.h>
+#include <unistd.h>
 
 #include <atomic>
 #include <catch2/catch.hpp>
 #include <chrono>
+#include <cstdio>
 #include <deque>
 #include <future>
 #include <mutex>
@@ -538,6 +540,71 @@ TEST_CASE("cancel() ends backoffs and transfers in progress", "[api]") {
   while (server.requests().size() < 2) std::this_thread::sleep_for(10ms);
   other.cancel();
   CHECK(slow.get().error == "cancelled");
+}
+
+namespace {
+
+// Captures what is written to stderr (the log) while alive.
+class StderrCapture {
+ public:
+  StderrCapture() {
+    std::fflush(stderr);
+    file_ = std::tmpfile();
+    saved_ = dup(2);
+    dup2(fileno(file_), 2);
+  }
+  std::string finish() {
+    std::fflush(stderr);
+    dup2(saved_, 2);
+    close(saved_);
+    std::string out;
+    std::rewind(file_);
+    char buf[4096];
+    for (size_t n; (n = std::fread(buf, 1, sizeof buf, file_)) > 0;) out.append(buf, n);
+    std::fclose(file_);
+    return out;
+  }
+
+ private:
+  std::FILE* file_ = nullptr;
+  int saved_ = -1;
+};
+
+std::size_t occurrences(const std::string& text, const std::string& what) {
+  std::size_t n = 0;
+  for (auto pos = text.find(what); pos != std::string::npos; pos = text.find(what, pos + 1)) ++n;
+  return n;
+}
+
+}  // namespace
+
+TEST_CASE("failures are logged once per state change, without secrets", "[api]") {
+  ScriptedServer server;
+  auto config = config_for(server.base_url());
+  config.max_retries = 0;
+  config.password = "s3cret-Pa55";
+  Client client(config, nullptr, limiter_for(config));
+  StderrCapture capture;
+  for (int i = 0; i < 3; ++i) {
+    server.push({500, "{}", {}, 0ms});
+    client.get_server_info();
+    server.push({503, "{}", {}, 0ms});  // same state: still failing with a 5xx
+    client.get_server_info();
+  }
+  server.push({200, "{}", {}, 0ms});
+  client.get_server_info();
+  for (int i = 0; i < 3; ++i) {
+    server.push({401, "{}", {}, 0ms});
+    client.get_server_info();
+  }
+  const std::string log = capture.finish();
+  CHECK(occurrences(log, "VPBX API request failing") == 1);
+  CHECK(occurrences(log, "VPBX API request recovered") == 1);
+  CHECK(occurrences(log, "VPBX API refused the credentials") == 1);
+  CHECK(log.find("Swiss and French") != std::string::npos);  // the firewall hint
+  CHECK(log.find("s3cret-Pa55") == std::string::npos);
+  CHECK(log.find(config.application_id) == std::string::npos);
+  CHECK(log.find("Basic ") == std::string::npos);
 }
 
 TEST_CASE("metrics carry the route template, count every attempt", "[api]") {

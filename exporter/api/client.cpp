@@ -422,9 +422,27 @@ struct Client::Impl {
       }
       return;
     }
-    if (latch_for(endpoint).fail(o.error)) {
-      log::warn("VPBX API request failing",
-                {{"endpoint", endpoint}, {"method", method_name(method)}, {"err", o.error}});
+    // The state is the kind of failure, not its exact text: 500 then 503 is one outage.
+    std::string state;
+    switch (o.kind) {
+      case ErrorKind::http:
+        state = "http " + std::to_string(o.status / 100) + "xx";
+        break;
+      case ErrorKind::timeout:
+        state = "timeout";
+        break;
+      case ErrorKind::parse:
+        state = "parse";
+        break;
+      default:
+        state = "transport";
+        break;
+    }
+    if (latch_for(endpoint).fail(state)) {
+      log::warn("VPBX API request failing", {{"endpoint", endpoint},
+                                             {"method", method_name(method)},
+                                             {"code", o.status},
+                                             {"err", o.error}});
     }
   }
 
