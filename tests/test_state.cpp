@@ -1,6 +1,8 @@
 #include <prometheus/text_serializer.h>
 
 #include <catch2/catch.hpp>
+#include <fstream>
+#include <sstream>
 
 #include "exporter/state/store.h"
 #include "tests/support/exposition.h"
@@ -224,4 +226,64 @@ TEST_CASE("seen call-log ids older than the window are pruned", "[state][calls]"
   store.count_call_log(call("new", 176125, "INCOMING", 1), Source::poll);
   store.prune_seen_call_logs(2000);
   CHECK(store.seen_call_log_count() == 1);
+}
+
+namespace {
+
+std::string read_data(const std::string& name) {
+  std::ifstream in(std::string(VPBX_TEST_DATA_DIR) + "/api/" + name);
+  std::stringstream s;
+  s << in.rdbuf();
+  return s.str();
+}
+
+}  // namespace
+
+TEST_CASE("the seed's pushes apply once, learning the users in their context", "[state][push]") {
+  vpbx::config::Config config;  // no users configured: both are learnt from the context
+  Store store;
+  store.configure(config);
+  const auto cdr = vpbx::api::parse_push_body(read_data("push_call_log.json"));
+  REQUIRE(cdr);
+  auto results = store.apply_push(*cdr);
+  REQUIRE(results.size() == 1);
+  CHECK(results[0].resource_type == "CALL_LOG");
+  CHECK(results[0].outcome == vpbx::state::EventOutcome::applied);
+  results = store.apply_push(*cdr);
+  CHECK(results[0].outcome == vpbx::state::EventOutcome::duplicate);
+
+  const auto feature = vpbx::api::parse_push_body(read_data("push_feature.json"));
+  REQUIRE(feature);
+  results = store.apply_push(*feature);
+  REQUIRE(results.size() == 1);
+  CHECK(results[0].outcome == vpbx::state::EventOutcome::applied);
+
+  const auto text = exposition(store);
+  // The CDR push: user 168382, +41225662195, 7 s outgoing, answered.
+  CHECK(sample_value(text, "vpbx_user_calls_total",
+                     {{"user", "+41225662195"}, {"direction", "outgoing"}, {"answered", "true"}}) ==
+        1);
+  CHECK(sample_value(text, "vpbx_user_call_duration_seconds_total",
+                     {{"user", "+41225662195"}, {"direction", "outgoing"}}) == 7);
+  CHECK(sample_value(text, "vpbx_user_info",
+                     {{"user_id", "168382"}, {"enterprise", "291908.bus.ent"}}) == 1);
+  // The FEATURE push: user 177059 in 431569.bus.ent turned CENTRAL_DND on.
+  CHECK(sample_value(text, "vpbx_user_feature_active",
+                     {{"user", "+41215776366"},
+                      {"feature", "CENTRAL_DND"},
+                      {"enterprise", "431569.bus.ent"}}) == 1);
+  CHECK(sample_value(text, "vpbx_call_logs_received_total",
+                     {{"source", "push"}, {"outcome", "duplicate"}}) == 1);
+}
+
+TEST_CASE("pushed events for unknown users are not applied when discovery is off",
+          "[state][push]") {
+  vpbx::config::Config config;
+  config.discover_users = false;
+  Store store;
+  store.configure(config);
+  const auto cdr = vpbx::api::parse_push_body(read_data("push_call_log.json"));
+  REQUIRE(cdr);
+  CHECK(store.apply_push(*cdr)[0].outcome == vpbx::state::EventOutcome::unknown_user);
+  CHECK(find_samples(exposition(store), "vpbx_user_calls_total").empty());
 }

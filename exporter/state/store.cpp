@@ -47,6 +47,22 @@ std::string_view to_string(CallOutcome outcome) {
   return "invalid";
 }
 
+std::string_view to_string(EventOutcome outcome) {
+  switch (outcome) {
+    case EventOutcome::applied:
+      return "applied";
+    case EventOutcome::duplicate:
+      return "duplicate";
+    case EventOutcome::invalid:
+      return "invalid";
+    case EventOutcome::unknown_user:
+      return "unknown_user";
+    case EventOutcome::ignored:
+      return "ignored";
+  }
+  return "invalid";
+}
+
 std::string_view to_string(Direction direction) {
   switch (direction) {
     case Direction::incoming:
@@ -207,6 +223,71 @@ void Store::apply_feature(std::int64_t user_id, const api::Feature& feature) {
   const auto it = users_.find(user_id);
   if (it == users_.end()) return;
   set_feature(it->second, feature, true);
+}
+
+std::vector<AppliedEvent> Store::apply_push(const api::PushBody& body) {
+  std::vector<AppliedEvent> results;
+  const auto learn = [this](const api::EventContext& context) {
+    if (context.user_id > 0 && !context.enterprise_name.empty()) {
+      learn_user(context.enterprise_name, context.user_id, context.user_name);
+    }
+  };
+  for (const auto& event : body.call_log_events) {
+    AppliedEvent result{"CALL_LOG", EventOutcome::invalid};
+    if (event.call_log) {
+      api::CallLog call_log = *event.call_log;
+      if (call_log.user_id == 0) call_log.user_id = event.context.user_id;
+      learn(event.context);
+      switch (count_call_log(call_log, Source::push)) {
+        case CallOutcome::counted:
+          result.outcome = EventOutcome::applied;
+          break;
+        case CallOutcome::duplicate:
+          result.outcome = EventOutcome::duplicate;
+          break;
+        case CallOutcome::unknown_user:
+          result.outcome = EventOutcome::unknown_user;
+          break;
+        case CallOutcome::invalid:
+          result.outcome = EventOutcome::invalid;
+          break;
+      }
+    }
+    results.push_back(result);
+  }
+  for (const auto& event : body.feature_events) {
+    AppliedEvent result{"FEATURE", EventOutcome::invalid};
+    if (event.feature && !event.feature->feat_name.empty()) {
+      const std::int64_t user_id =
+          event.feature->user_id ? event.feature->user_id : event.context.user_id;
+      learn(event.context);
+      if (!knows(user_id)) {
+        result.outcome = EventOutcome::unknown_user;
+      } else {
+        apply_feature(user_id, *event.feature);
+        result.outcome = EventOutcome::applied;
+      }
+    }
+    results.push_back(result);
+  }
+  for (const auto& event : body.presence_events) {
+    AppliedEvent result{"PRESENCE", EventOutcome::invalid};
+    if (event.presence && !event.presence->status.empty()) {
+      const std::int64_t user_id =
+          event.presence->user_id ? event.presence->user_id : event.context.user_id;
+      learn(event.context);
+      if (!knows(user_id)) {
+        result.outcome = EventOutcome::unknown_user;
+      } else {
+        set_presence(user_id, event.presence->status);
+        result.outcome = EventOutcome::applied;
+      }
+    }
+    results.push_back(result);
+  }
+  for (const auto& kind : body.unknown_event_kinds)
+    results.push_back({kind, EventOutcome::ignored});
+  return results;
 }
 
 bool Store::answered(const api::CallLog& call_log) const {

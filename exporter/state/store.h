@@ -34,6 +34,15 @@ inline constexpr std::array<Direction, 3> kDirections{Direction::incoming, Direc
 std::string_view to_string(Direction direction);
 Direction parse_direction(std::string_view api_value);
 
+// What became of one pushed event.
+enum class EventOutcome { applied, duplicate, invalid, unknown_user, ignored };
+std::string_view to_string(EventOutcome outcome);
+
+struct AppliedEvent {
+  std::string resource_type;  // CALL_LOG, FEATURE, PRESENCE, or the unknown "*Events" key
+  EventOutcome outcome = EventOutcome::invalid;
+};
+
 struct UserSnapshot {
   config::User identity;
   bool discovered = false;
@@ -57,6 +66,10 @@ class Store : public prometheus::Collectable {
   void set_features(std::int64_t user_id, const std::vector<api::Feature>& features);
   // One changed feature (a push, or a PUT's answer).
   void apply_feature(std::int64_t user_id, const api::Feature& feature);
+
+  // Applies a parsed push body: learns users from the events' context (when discovery allows),
+  // then applies every event. One outcome per event, in body order; unknown kinds are `ignored`.
+  std::vector<AppliedEvent> apply_push(const api::PushBody& body);
 
   // Counts a call log once by its id, whichever source sees it first.
   CallOutcome count_call_log(const api::CallLog& call_log, Source source);
