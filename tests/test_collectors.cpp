@@ -22,11 +22,6 @@ using vpbx::test::sample_value;
 
 namespace {
 
-std::int64_t now_ms() {
-  return std::chrono::duration_cast<std::chrono::milliseconds>(
-             std::chrono::system_clock::now().time_since_epoch())
-      .count();
-}
 
 // One exporter-side stack: config, client with its own limiter, store, collector metrics.
 struct Stack {
@@ -96,7 +91,6 @@ double value_or_zero(const std::string& text, const std::string& name,
 
 TEST_CASE("call-log polling totals equal the simulator's truth; history is not counted",
           "[collectors][calls]") {
-  const std::int64_t started_ms = now_ms();
   vpbx::sim::Simulator sim(sim_options(5, /*history=*/3));
   sim.start();
   Stack stack(
@@ -104,8 +98,12 @@ TEST_CASE("call-log polling totals equal the simulator's truth; history is not c
       "enterprises: [291908.bus.ent]\npoll: { call_logs: 200ms }\ncall_logs: { page_size: 4 }\n");
   const auto truth_before = sim.truth();
   vpbx::collectors::CallLogsCollector collector(stack.config, 2, *stack.client, stack.store,
-                                                started_ms, stack.metrics, stack.sweep_metrics);
+                                                stack.metrics, stack.sweep_metrics);
   collector.start();
+  // The first poll sets the cursor; calls that ended before it are history.
+  REQUIRE(eventually(
+      [&] { return stack.store.call_log_cursor("enterprise:291908.bus.ent").has_value(); }));
+  std::this_thread::sleep_for(1100ms);  // callStart has whole seconds
   // Inject a mix: answered and not, both directions, several per user, enough for several pages.
   for (int i = 0; i < 30; ++i) {
     const auto& user = truth_before[static_cast<std::size_t>(i) % truth_before.size()];
@@ -163,14 +161,13 @@ TEST_CASE("call-log polling totals equal the simulator's truth; history is not c
 TEST_CASE("per-user call-log paging reads every page to the end", "[collectors][calls]") {
   vpbx::sim::Options options = sim_options(1);
   options.max_page_size = 3;
-  const std::int64_t started_ms = now_ms();
   vpbx::sim::Simulator sim(options);
   sim.start();
-  Stack stack(sim, "poll: { call_logs: 100ms }\ncall_logs: { page_size: 3 }\n");
+  Stack stack(sim, "poll: { call_logs: 100ms }\ncall_logs: { page_size: 3, backfill: 1h }\n");
   const auto user = sim.truth().front();
   for (int i = 0; i < 10; ++i) sim.inject_call({user.user_id, "OUTGOING", 5});
   vpbx::collectors::CallLogsCollector collector(stack.config, 1, *stack.client, stack.store,
-                                                started_ms, stack.metrics, stack.sweep_metrics);
+                                                stack.metrics, stack.sweep_metrics);
   CHECK(collector.scopes() == std::vector<std::string>{"user:" + std::to_string(user.user_id)});
   sim.reset_stats();
   CHECK(collector.poll("user:" + std::to_string(user.user_id)) == "");
@@ -182,16 +179,15 @@ TEST_CASE("per-user call-log paging reads every page to the end", "[collectors][
 
 TEST_CASE("enterprise call logs teach the exporter users it was not configured with",
           "[collectors][discovery]") {
-  const std::int64_t started_ms = now_ms();
   vpbx::sim::Simulator sim(sim_options(3));
   sim.start();
-  Stack stack(sim, "enterprises: [291908.bus.ent]\n");
+  Stack stack(sim, "enterprises: [291908.bus.ent]\ncall_logs: { backfill: 1h }\n");
   const auto users = sim.truth();
   stack.config.users.resize(1);  // only the first user is configured
   stack.store.configure(stack.config);
   sim.inject_call({users[2].user_id, "INCOMING", 42});
   vpbx::collectors::CallLogsCollector collector(stack.config, 1, *stack.client, stack.store,
-                                                started_ms, stack.metrics, stack.sweep_metrics);
+                                                stack.metrics, stack.sweep_metrics);
   CHECK(collector.poll("enterprise:291908.bus.ent").empty());
   CHECK(stack.store.knows(users[2].user_id));
   const auto text = stack.exposition();

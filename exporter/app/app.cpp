@@ -48,10 +48,6 @@ App::App(Flags flags, config::Config config, http::WebConfig web_config)
       sweep_metrics_(std::make_shared<collectors::SweepMetrics>(*registry_)),
       system_(std::make_shared<collectors::SystemCollector>()),
       store_(std::make_shared<state::Store>()),
-      history_boundary_ms_(
-          std::chrono::duration_cast<std::chrono::milliseconds>(
-              std::chrono::system_clock::now().time_since_epoch() - config.call_logs.backfill)
-              .count()),
       process_(std::make_shared<metrics::ProcessCollector>()),
       reload_successful_(prometheus::BuildGauge()
                              .Name("vpbx_config_last_reload_successful")
@@ -102,6 +98,12 @@ App::~App() {
 void App::start() {
   server_->start();
   std::lock_guard lock(reload_mutex_);
+  store_->configure(config_);
+  if (!config_.state_file.empty()) {
+    persistence_ = std::make_unique<state::Persistence>(config_.state_file, *store_);
+    persistence_->load();
+    persistence_->start();
+  }
   start_collectors();
   log::info("listening", {{"address", flags_.listen_address},
                           {"port", server_->port()},
@@ -115,6 +117,8 @@ void App::stop() {
     stop_collectors();
   }
   if (server_) server_->stop();
+  // Last: whatever the collectors and the webhook counted goes into the final snapshot.
+  if (persistence_) persistence_->stop();
 }
 
 int App::port() const {

@@ -19,6 +19,7 @@
 #include "exporter/collectors/system_collector.h"
 #include "exporter/config/config.h"
 #include "exporter/http/server.h"
+#include "exporter/state/persistence.h"
 #include "exporter/state/store.h"
 
 namespace vpbx::app {
@@ -53,7 +54,7 @@ class App {
   std::shared_ptr<collectors::SweepMetrics> sweep_metrics_;
   std::shared_ptr<collectors::SystemCollector> system_;
   std::shared_ptr<state::Store> store_;
-  std::int64_t history_boundary_ms_;  // call logs that ended before are history, not counted
+  std::unique_ptr<state::Persistence> persistence_;  // with a state_file; kept across reloads
   std::shared_ptr<prometheus::Collectable> process_;
   prometheus::Gauge& reload_successful_;
   prometheus::Gauge& reload_timestamp_;

@@ -24,15 +24,14 @@ std::int64_t now_ms() {
 }  // namespace
 
 CallLogsCollector::CallLogsCollector(const config::Config& config, int workers, api::Client& client,
-                                     state::Store& store, std::int64_t history_boundary_epoch_ms,
-                                     std::shared_ptr<CollectorMetrics> metrics,
+                                     state::Store& store, std::shared_ptr<CollectorMetrics> metrics,
                                      std::shared_ptr<SweepMetrics> sweep_metrics)
     : client_(client),
       store_(store),
       enterprises_(config.enterprises),
       overlap_ms_(config.call_logs.overlap.count()),
       page_size_(config.call_logs.page_size > 0 ? config.call_logs.page_size : 100),
-      history_boundary_ms_(history_boundary_epoch_ms),
+      backfill_ms_(config.call_logs.backfill.count()),
       sweeper_(
           "call_logs", "poll.call_logs", config.poll.call_logs, workers,
           [this] { return scopes(); }, [this](const std::string& scope) { return poll(scope); },
@@ -57,12 +56,17 @@ std::string CallLogsCollector::poll(const std::string& scope) {
   const std::string enterprise = enterprise_scope ? scope.substr(kEnterprisePrefix.size()) : "";
   const std::int64_t user_id = enterprise_scope ? 0 : std::stoll(scope.substr(kUserPrefix.size()));
 
-  const std::int64_t cursor = store_.call_log_cursor(scope).value_or(history_boundary_ms_);
+  auto cursor = store_.call_log_cursor(scope);
+  if (!cursor) {
+    const std::int64_t start = now_ms() - backfill_ms_;
+    cursor = state::CallLogCursor{start, start};
+    store_.set_call_log_cursor(scope, *cursor);
+  }
   api::CallLogQuery query;
-  query.from_epoch_ms = cursor - overlap_ms_;
+  query.from_epoch_ms = cursor->newest_ms - overlap_ms_;
   query.to_epoch_ms = now_ms() + kClockSkewMs;
   query.limit = page_size_;
-  std::int64_t newest = cursor;
+  std::int64_t newest = cursor->newest_ms;
   for (int page = 0; page < kMaxPages; ++page) {
     const auto result = enterprise_scope ? client_.get_enterprise_call_logs(enterprise, query)
                                          : client_.get_user_call_logs(user_id, query);
@@ -70,9 +74,9 @@ std::string CallLogsCollector::poll(const std::string& scope) {
     for (const auto& call_log : *result.value) {
       if (enterprise_scope) store_.learn_user(enterprise, call_log.user_id, "");
       // callStart and duration are whole seconds: one second of slack keeps a call that ended
-      // just as the exporter started on the counted side.
+      // just as the scope was first polled on the counted side.
       const std::int64_t ended_ms = call_log.call_start_epoch_ms + call_log.duration * 1000;
-      if (ended_ms + 1000 < history_boundary_ms_) {
+      if (ended_ms + 1000 < cursor->start_ms) {
         store_.remember_call_log(call_log);
       } else {
         store_.count_call_log(call_log, state::Source::poll);
@@ -83,7 +87,7 @@ std::string CallLogsCollector::poll(const std::string& scope) {
     if (static_cast<int>(result.value->size()) < query.limit) break;
     query.offset += static_cast<int>(result.value->size());
   }
-  store_.advance_call_log_cursor(scope, newest);
+  if (newest != cursor->newest_ms) store_.set_call_log_cursor(scope, {cursor->start_ms, newest});
   store_.prune_seen_call_logs_behind_cursors(
       overlap_ms_ + std::chrono::milliseconds(std::chrono::hours(1)).count());
   return {};

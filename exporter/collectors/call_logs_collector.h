@@ -2,8 +2,9 @@
 // Polls call logs, from the enterprise endpoint for the configured enterprises and from the
 // per-user endpoint for users outside them, paged to the end, from each scope's cursor (newest
 // callStart seen) minus call_logs.overlap up to now. Each call log is counted once by its id.
-// Users met in enterprise call logs are learnt (discovery). Call logs that ended before the
-// history boundary (first start minus call_logs.backfill) are remembered but not counted.
+// Users met in enterprise call logs are learnt (discovery). A scope's first poll starts its
+// cursor at now minus call_logs.backfill: call logs that ended before that are history,
+// remembered but not counted, so a fresh start does not backfill old calls into the counters.
 
 #include "exporter/api/client.h"
 #include "exporter/collectors/sweeper.h"
@@ -15,7 +16,7 @@ namespace vpbx::collectors {
 class CallLogsCollector {
  public:
   CallLogsCollector(const config::Config& config, int workers, api::Client& client,
-                    state::Store& store, std::int64_t history_boundary_epoch_ms,
+                    state::Store& store,
                     std::shared_ptr<CollectorMetrics> metrics,
                     std::shared_ptr<SweepMetrics> sweep_metrics);
   void start() { sweeper_.start(); }
@@ -31,7 +32,7 @@ class CallLogsCollector {
   std::vector<std::string> enterprises_;
   std::int64_t overlap_ms_;
   int page_size_;
-  std::int64_t history_boundary_ms_;
+  std::int64_t backfill_ms_;
   Sweeper sweeper_;
 };
 

@@ -13,8 +13,6 @@ using prometheus::MetricType;
 using vpbx::collectors::add_gauge;
 using vpbx::collectors::make_family;
 
-constexpr std::array<double, 10> kDurationBounds{5, 15, 30, 60, 120, 300, 600, 1200, 1800, 3600};
-
 std::size_t index_of(Direction d) {
   return static_cast<std::size_t>(d);
 }
@@ -128,27 +126,38 @@ void Store::relabel() {
 
 bool Store::learn_user(const std::string& enterprise, std::int64_t user_id,
                        const std::string& login) {
-  if (user_id <= 0) return false;
-  std::lock_guard lock(mutex_);
-  if (!discover_users_ || users_.count(user_id)) return false;
-  if (users_.size() >= max_users_) {
-    if (max_users_reached_.fail("max_users")) {
-      log::warn("max_users reached; a new user is not tracked",
-                {{"max_users", max_users_}, {"user_id", user_id}});
+  if (user_id <= 0 || enterprise.empty()) return false;
+  bool learnt = false;
+  {
+    std::lock_guard lock(mutex_);
+    if (!discover_users_ || users_.count(user_id)) return false;
+    if (users_.size() >= max_users_) {
+      if (max_users_reached_.fail("max_users")) {
+        log::warn("max_users reached; a new user is not tracked",
+                  {{"max_users", max_users_}, {"user_id", user_id}});
+      }
+      return false;
     }
-    return false;
+    const LearntUser user{enterprise, user_id, login};
+    learnt = add_learnt_user(user);
+    if (learnt && durable_) pending_.users.push_back(user);
   }
+  if (learnt) log::info("user discovered", {{"enterprise", enterprise}, {"user_id", user_id}});
+  return learnt;
+}
+
+bool Store::add_learnt_user(const LearntUser& learnt) {
+  if (users_.count(learnt.user_id) || !discover_users_ || users_.size() >= max_users_) return false;
   UserState state;
-  state.identity.enterprise = enterprise;
-  state.identity.user_id = user_id;
-  state.identity.login = login;
+  state.identity.enterprise = learnt.enterprise;
+  state.identity.user_id = learnt.user_id;
+  state.identity.login = learnt.login;
   // The login is "<number>@<domain>"; the number is what a hotel recognises.
-  const auto at = login.find('@');
-  if (at != std::string::npos && at > 0) state.identity.number = login.substr(0, at);
+  const auto at = learnt.login.find('@');
+  if (at != std::string::npos && at > 0) state.identity.number = learnt.login.substr(0, at);
   state.discovered = true;
-  users_.emplace(user_id, std::move(state));
+  users_.emplace(learnt.user_id, std::move(state));
   relabel();
-  log::info("user discovered", {{"enterprise", enterprise}, {"user_id", user_id}});
   return true;
 }
 
@@ -303,7 +312,8 @@ CallOutcome Store::count_call_log(const api::CallLog& call_log, Source source) {
   std::lock_guard lock(mutex_);
   CallOutcome outcome = CallOutcome::counted;
   const auto user_it = users_.find(call_log.user_id);
-  if (call_log.id.empty() || call_log.duration < 0) {
+  // An id is a key in memory and in the journal: an absurd one is refused, not stored.
+  if (call_log.id.empty() || call_log.id.size() > 256 || call_log.duration < 0) {
     outcome = CallOutcome::invalid;
   } else if (seen_call_logs_.count(call_log.id)) {
     outcome = CallOutcome::duplicate;
@@ -313,23 +323,34 @@ CallOutcome Store::count_call_log(const api::CallLog& call_log, Source source) {
     outcome = CallOutcome::unknown_user;
   } else {
     seen_call_logs_.emplace(call_log.id, call_log.call_start_epoch_ms);
-    auto& user = user_it->second;
-    const Direction direction = parse_direction(call_log.direction);
-    const bool was_answered = answered(call_log);
-    user.calls.calls[index_of(direction)][was_answered ? 1 : 0] += 1;
-    user.calls.duration_seconds[index_of(direction)] += static_cast<double>(call_log.duration);
-    if (was_answered) {
-      auto& histogram = durations_[{user.identity.enterprise, direction}];
-      if (histogram.buckets.empty()) histogram.buckets.assign(kDurationBounds.size() + 1, 0);
-      const auto duration = static_cast<double>(call_log.duration);
-      const auto bound = std::lower_bound(kDurationBounds.begin(), kDurationBounds.end(), duration);
-      histogram.buckets[static_cast<std::size_t>(bound - kDurationBounds.begin())] += 1;
-      histogram.count += 1;
-      histogram.sum += duration;
+    CallRecord call{call_log.id,        call_log.user_id,  parse_direction(call_log.direction),
+                    answered(call_log), call_log.duration, call_log.call_start_epoch_ms};
+    if (durable_) {
+      pending_.calls.push_back(std::move(call));
+    } else {
+      apply_call(call);
     }
   }
   received_[{source, outcome}] += 1;
   return outcome;
+}
+
+void Store::apply_call(const CallRecord& call) {
+  const auto user_it = users_.find(call.user_id);
+  if (user_it == users_.end()) return;  // removed by a reload in the meantime
+  auto& user = user_it->second;
+  const auto d = index_of(call.direction);
+  user.calls.calls[d][call.answered ? 1 : 0] += 1;
+  user.calls.duration_seconds[d] += static_cast<double>(call.duration_seconds);
+  if (call.answered) {
+    auto& histogram = durations_[{user.identity.enterprise, call.direction}];
+    if (histogram.buckets.empty()) histogram.buckets.assign(kDurationBounds.size() + 1, 0);
+    const auto duration = static_cast<double>(call.duration_seconds);
+    const auto bound = std::lower_bound(kDurationBounds.begin(), kDurationBounds.end(), duration);
+    histogram.buckets[static_cast<std::size_t>(bound - kDurationBounds.begin())] += 1;
+    histogram.count += 1;
+    histogram.sum += duration;
+  }
 }
 
 void Store::remember_call_log(const api::CallLog& call_log) {
@@ -338,17 +359,21 @@ void Store::remember_call_log(const api::CallLog& call_log) {
   seen_call_logs_.emplace(call_log.id, call_log.call_start_epoch_ms);
 }
 
-std::optional<std::int64_t> Store::call_log_cursor(const std::string& scope) const {
+std::optional<CallLogCursor> Store::call_log_cursor(const std::string& scope) const {
   std::lock_guard lock(mutex_);
   const auto it = cursors_.find(scope);
   if (it == cursors_.end()) return std::nullopt;
   return it->second;
 }
 
-void Store::advance_call_log_cursor(const std::string& scope, std::int64_t call_start_epoch_ms) {
+void Store::set_call_log_cursor(const std::string& scope, const CallLogCursor& cursor) {
   std::lock_guard lock(mutex_);
-  auto [it, inserted] = cursors_.try_emplace(scope, call_start_epoch_ms);
-  if (!inserted && call_start_epoch_ms > it->second) it->second = call_start_epoch_ms;
+  cursors_[scope] = cursor;
+  if (durable_) {
+    pending_.cursors.push_back({scope, cursor});
+  } else {
+    durable_cursors_[scope] = cursor;
+  }
 }
 
 void Store::prune_seen_call_logs(std::int64_t older_than_epoch_ms) {
@@ -361,11 +386,13 @@ void Store::prune_seen_call_logs_behind_cursors(std::int64_t margin_ms) {
   std::int64_t oldest_cursor = 0;
   {
     std::lock_guard lock(mutex_);
-    if (cursors_.empty()) return;
-    oldest_cursor =
-        std::min_element(cursors_.begin(), cursors_.end(), [](const auto& a, const auto& b) {
-          return a.second < b.second;
-        })->second;
+    // The durable cursors: after a crash, polls resume from them, and must still find these ids.
+    if (durable_cursors_.empty()) return;
+    oldest_cursor = std::min_element(durable_cursors_.begin(), durable_cursors_.end(),
+                                     [](const auto& a, const auto& b) {
+                                       return a.second.newest_ms < b.second.newest_ms;
+                                     })
+                        ->second.newest_ms;
   }
   prune_seen_call_logs(oldest_cursor - margin_ms);
 }

@@ -19,8 +19,14 @@
 #include "exporter/config/config.h"
 #include "exporter/log/log.h"
 #include "exporter/state/presence_state.h"
+#include "exporter/state/records.h"
 
 namespace vpbx::state {
+
+// Upper bounds of vpbx_call_duration_seconds, in seconds (+Inf follows).
+inline constexpr std::array<double, 10> kDurationBounds{5,   15,  30,   60,   120,
+                                                        300, 600, 1200, 1800, 3600};
+inline constexpr std::size_t kDurationBoundCount = kDurationBounds.size();
 
 enum class Source { poll, push };
 enum class CallOutcome { counted, duplicate, unknown_user, invalid };
@@ -28,7 +34,6 @@ std::string_view to_string(Source source);
 std::string_view to_string(CallOutcome outcome);
 
 // Directions as labels: the API's INCOMING / OUTGOING, anything else is "other".
-enum class Direction { incoming, outgoing, other };
 inline constexpr std::array<Direction, 3> kDirections{Direction::incoming, Direction::outgoing,
                                                       Direction::other};
 std::string_view to_string(Direction direction);
@@ -73,7 +78,7 @@ class Store : public prometheus::Collectable {
 
   // Counts a call log once by its id, whichever source sees it first.
   CallOutcome count_call_log(const api::CallLog& call_log, Source source);
-  // Marks a call log as seen without counting it: history from before the exporter's start.
+  // Marks a call log as seen without counting it: history from before its scope was first polled.
   void remember_call_log(const api::CallLog& call_log);
   // Forgets ids whose callStart is older than `epoch_ms` (they can no longer be re-read).
   void prune_seen_call_logs(std::int64_t older_than_epoch_ms);
@@ -81,10 +86,24 @@ class Store : public prometheus::Collectable {
   void prune_seen_call_logs_behind_cursors(std::int64_t margin_ms);
   std::size_t seen_call_log_count() const;
 
-  // Call-log polling cursors, by scope ("enterprise:<name>", "user:<id>"): the newest callStart
-  // seen. Kept here so that the state file saves them with everything else.
-  std::optional<std::int64_t> call_log_cursor(const std::string& scope) const;
-  void advance_call_log_cursor(const std::string& scope, std::int64_t call_start_epoch_ms);
+  // Call-log polling cursors, by scope ("enterprise:<name>", "user:<id>"). Kept here so that the
+  // state file saves them with everything else, and never ahead of the calls they cover.
+  std::optional<CallLogCursor> call_log_cursor(const std::string& scope) const;
+  void set_call_log_cursor(const std::string& scope, const CallLogCursor& cursor);
+
+  // Durability (see records.h). Once enabled, counted calls, learnt users and cursors are queued
+  // and become visible (and part of snapshots) only when commit() is called with them, after
+  // the journal holds them. Without it (no state_file) they apply at once.
+  void enable_durability();
+  Batch take_pending();
+  // Folds a journaled batch in. `replay`: a batch read back from the journal at start-up, whose
+  // ids the store has not seen yet (a call already seen is skipped).
+  void commit(const Batch& batch, bool replay = false);
+  // The durable state as JSON (the state file), naming the first journal not folded into it.
+  std::string snapshot_json(std::uint64_t journal_seq) const;
+  // Loads a state file written by snapshot_json() into a configured store. False (with a short
+  // reason) on a corrupt file; the store is then left as configured.
+  bool restore(const std::string& json, std::uint64_t& journal_seq, std::string& error);
 
   std::vector<prometheus::MetricFamily> Collect() const override;
 
@@ -116,7 +135,10 @@ class Store : public prometheus::Collectable {
 
   bool feature_included(const std::string& name) const;
   bool answered(const api::CallLog& call_log) const;
-  void relabel();  // callers hold mutex_
+  // Callers hold mutex_.
+  void relabel();
+  bool add_learnt_user(const LearntUser& learnt);
+  void apply_call(const CallRecord& call);
   void set_feature(UserState& user, const api::Feature& feature, bool count_change);
 
   mutable std::mutex mutex_;
@@ -128,7 +150,10 @@ class Store : public prometheus::Collectable {
   std::map<int, bool> answered_status_;
   PresenceMap presence_map_;
   std::unordered_map<std::string, std::int64_t> seen_call_logs_;  // id -> callStart epoch ms
-  std::map<std::string, std::int64_t> cursors_;
+  std::map<std::string, CallLogCursor> cursors_;                  // what the pollers read from
+  std::map<std::string, CallLogCursor> durable_cursors_;          // what the state file may hold
+  bool durable_ = false;
+  Batch pending_;
   std::map<std::pair<std::string, Direction>, DurationHistogram> durations_;
   std::map<std::pair<Source, CallOutcome>, double> received_;
   double unmapped_presence_ = 0;

@@ -1,0 +1,263 @@
+// The store's durable side: pending batches, commits, and the state file's JSON.
+#include <rapidjson/document.h>
+#include <rapidjson/stringbuffer.h>
+#include <rapidjson/writer.h>
+
+#include <set>
+
+#include "exporter/state/store.h"
+
+namespace vpbx::state {
+namespace {
+
+constexpr int kStateFileVersion = 1;
+
+using Writer = rapidjson::Writer<rapidjson::StringBuffer>;
+
+void write_string(Writer& w, const char* key, const std::string& value) {
+  w.Key(key);
+  w.String(value.c_str(), static_cast<rapidjson::SizeType>(value.size()));
+}
+
+std::string get_string(const rapidjson::Value& object, const char* key) {
+  const auto it = object.FindMember(key);
+  return it != object.MemberEnd() && it->value.IsString() ? it->value.GetString() : "";
+}
+
+std::int64_t get_int(const rapidjson::Value& object, const char* key) {
+  const auto it = object.FindMember(key);
+  return it != object.MemberEnd() && it->value.IsInt64() ? it->value.GetInt64() : 0;
+}
+
+double get_double(const rapidjson::Value& value) {
+  return value.IsNumber() ? value.GetDouble() : 0;
+}
+
+}  // namespace
+
+void Store::enable_durability() {
+  std::lock_guard lock(mutex_);
+  durable_ = true;
+}
+
+Batch Store::take_pending() {
+  std::lock_guard lock(mutex_);
+  Batch batch;
+  std::swap(batch, pending_);
+  return batch;
+}
+
+void Store::commit(const Batch& batch, bool replay) {
+  std::lock_guard lock(mutex_);
+  for (const auto& user : batch.users) add_learnt_user(user);
+  for (const auto& call : batch.calls) {
+    if (replay) {
+      // Read back from the journal: counted before the crash, unless the snapshot has it.
+      if (!seen_call_logs_.emplace(call.id, call.call_start_ms).second) continue;
+    }
+    apply_call(call);
+  }
+  for (const auto& [scope, cursor] : batch.cursors) {
+    durable_cursors_[scope] = cursor;
+    if (replay) cursors_[scope] = cursor;
+  }
+}
+
+std::string Store::snapshot_json(std::uint64_t journal_seq) const {
+  std::lock_guard lock(mutex_);
+  // Ids still waiting for the journal are not durable: a crash must let a poll find them again.
+  std::set<std::string_view> pending_ids;
+  for (const auto& call : pending_.calls) pending_ids.insert(call.id);
+
+  rapidjson::StringBuffer buffer;
+  Writer w(buffer);
+  w.StartObject();
+  w.Key("version");
+  w.Int(kStateFileVersion);
+  w.Key("journal_seq");
+  w.Uint64(journal_seq);
+  w.Key("users");
+  w.StartArray();
+  for (const auto& [id, user] : users_) {
+    w.StartObject();
+    w.Key("user_id");
+    w.Int64(id);
+    write_string(w, "enterprise", user.identity.enterprise);
+    write_string(w, "login", user.identity.login);
+    w.Key("discovered");
+    w.Bool(user.discovered);
+    write_string(w, "presence", std::string(to_string(user.presence)));
+    w.Key("features");
+    w.StartObject();
+    for (const auto& [name, feature] : user.features) {
+      w.Key(name.c_str());
+      w.StartObject();
+      write_string(w, "status", feature.status);
+      write_string(w, "destination", feature.destination);
+      w.EndObject();
+    }
+    w.EndObject();
+    w.Key("calls");
+    w.StartArray();
+    for (const auto& per_direction : user.calls.calls) {
+      w.StartArray();
+      w.Double(per_direction[0]);
+      w.Double(per_direction[1]);
+      w.EndArray();
+    }
+    w.EndArray();
+    w.Key("duration_seconds");
+    w.StartArray();
+    for (const double seconds : user.calls.duration_seconds) w.Double(seconds);
+    w.EndArray();
+    w.EndObject();
+  }
+  w.EndArray();
+  w.Key("histograms");
+  w.StartArray();
+  for (const auto& [key, histogram] : durations_) {
+    w.StartObject();
+    write_string(w, "enterprise", key.first);
+    w.Key("direction");
+    w.Int(static_cast<int>(key.second));
+    w.Key("buckets");
+    w.StartArray();
+    for (const auto count : histogram.buckets) w.Uint64(count);
+    w.EndArray();
+    w.Key("count");
+    w.Uint64(histogram.count);
+    w.Key("sum");
+    w.Double(histogram.sum);
+    w.EndObject();
+  }
+  w.EndArray();
+  w.Key("cursors");
+  w.StartObject();
+  for (const auto& [scope, cursor] : durable_cursors_) {
+    w.Key(scope.c_str(), static_cast<rapidjson::SizeType>(scope.size()));
+    w.StartArray();
+    w.Int64(cursor.start_ms);
+    w.Int64(cursor.newest_ms);
+    w.EndArray();
+  }
+  w.EndObject();
+  w.Key("seen_call_logs");
+  w.StartArray();
+  for (const auto& [id, call_start] : seen_call_logs_) {
+    if (pending_ids.count(id)) continue;
+    w.StartArray();
+    w.String(id.c_str(), static_cast<rapidjson::SizeType>(id.size()));
+    w.Int64(call_start);
+    w.EndArray();
+  }
+  w.EndArray();
+  w.EndObject();
+  return std::string(buffer.GetString(), buffer.GetSize());
+}
+
+bool Store::restore(const std::string& json, std::uint64_t& journal_seq, std::string& error) {
+  rapidjson::Document doc;
+  doc.Parse(json.c_str(), json.size());
+  if (doc.HasParseError() || !doc.IsObject()) {
+    error = "not a JSON object";
+    return false;
+  }
+  if (get_int(doc, "version") != kStateFileVersion) {
+    error = "unknown state file version";
+    return false;
+  }
+  const auto seq = doc.FindMember("journal_seq");
+  const auto users = doc.FindMember("users");
+  const auto histograms = doc.FindMember("histograms");
+  const auto cursors = doc.FindMember("cursors");
+  const auto seen = doc.FindMember("seen_call_logs");
+  if (seq == doc.MemberEnd() || !seq->value.IsUint64() || users == doc.MemberEnd() ||
+      !users->value.IsArray() || histograms == doc.MemberEnd() || !histograms->value.IsArray() ||
+      cursors == doc.MemberEnd() || !cursors->value.IsObject() || seen == doc.MemberEnd() ||
+      !seen->value.IsArray()) {
+    error = "a required member is missing or of the wrong type";
+    return false;
+  }
+
+  std::lock_guard lock(mutex_);
+  journal_seq = seq->value.GetUint64();
+  for (const auto& saved : users->value.GetArray()) {
+    if (!saved.IsObject()) continue;
+    const std::int64_t id = get_int(saved, "user_id");
+    auto it = users_.find(id);
+    const auto discovered = saved.FindMember("discovered");
+    if (it == users_.end() && discovered != saved.MemberEnd() && discovered->value.IsBool() &&
+        discovered->value.GetBool()) {
+      add_learnt_user({get_string(saved, "enterprise"), id, get_string(saved, "login")});
+      it = users_.find(id);
+    }
+    if (it == users_.end()) continue;  // no longer configured: its counters go with it
+    auto& user = it->second;
+    user.presence = presence_map_.map(get_string(saved, "presence"));
+    const auto features = saved.FindMember("features");
+    if (features != saved.MemberEnd() && features->value.IsObject()) {
+      for (const auto& feature : features->value.GetObject()) {
+        if (!feature.value.IsObject() || !feature_included(feature.name.GetString())) continue;
+        auto& state = user.features[feature.name.GetString()];
+        state.status = get_string(feature.value, "status");
+        state.active = state.status == "ACTIVE";
+        state.destination = get_string(feature.value, "destination");
+      }
+    }
+    const auto calls = saved.FindMember("calls");
+    if (calls != saved.MemberEnd() && calls->value.IsArray() && calls->value.Size() == 3) {
+      for (rapidjson::SizeType d = 0; d < 3; ++d) {
+        const auto& pair = calls->value[d];
+        if (!pair.IsArray() || pair.Size() != 2) continue;
+        user.calls.calls[d][0] = get_double(pair[0]);
+        user.calls.calls[d][1] = get_double(pair[1]);
+      }
+    }
+    const auto durations = saved.FindMember("duration_seconds");
+    if (durations != saved.MemberEnd() && durations->value.IsArray() &&
+        durations->value.Size() == 3) {
+      for (rapidjson::SizeType d = 0; d < 3; ++d)
+        user.calls.duration_seconds[d] = get_double(durations->value[d]);
+    }
+  }
+  std::set<std::string> enterprises;
+  for (const auto& [id, user] : users_) enterprises.insert(user.identity.enterprise);
+  for (const auto& saved : histograms->value.GetArray()) {
+    if (!saved.IsObject()) continue;
+    const std::string enterprise = get_string(saved, "enterprise");
+    const auto direction = get_int(saved, "direction");
+    const auto buckets = saved.FindMember("buckets");
+    if (!enterprises.count(enterprise) || direction < 0 || direction > 2 ||
+        buckets == saved.MemberEnd() || !buckets->value.IsArray() ||
+        buckets->value.Size() != kDurationBoundCount + 1) {
+      continue;
+    }
+    auto& histogram = durations_[{enterprise, static_cast<Direction>(direction)}];
+    histogram.buckets.clear();
+    for (const auto& count : buckets->value.GetArray())
+      histogram.buckets.push_back(count.IsUint64() ? count.GetUint64() : 0);
+    const auto count = saved.FindMember("count");
+    histogram.count =
+        count != saved.MemberEnd() && count->value.IsUint64() ? count->value.GetUint64() : 0;
+    const auto sum = saved.FindMember("sum");
+    histogram.sum = sum != saved.MemberEnd() ? get_double(sum->value) : 0;
+  }
+  for (const auto& cursor : cursors->value.GetObject()) {
+    if (!cursor.value.IsArray() || cursor.value.Size() != 2 || !cursor.value[0].IsInt64() ||
+        !cursor.value[1].IsInt64()) {
+      continue;
+    }
+    const CallLogCursor saved{cursor.value[0].GetInt64(), cursor.value[1].GetInt64()};
+    cursors_[cursor.name.GetString()] = saved;
+    durable_cursors_[cursor.name.GetString()] = saved;
+  }
+  for (const auto& entry : seen->value.GetArray()) {
+    if (entry.IsArray() && entry.Size() == 2 && entry[0].IsString() && entry[1].IsInt64()) {
+      seen_call_logs_.emplace(entry[0].GetString(), entry[1].GetInt64());
+    }
+  }
+  relabel();
+  return true;
+}
+
+}  // namespace vpbx::state
