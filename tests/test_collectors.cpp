@@ -22,7 +22,6 @@ using vpbx::test::sample_value;
 
 namespace {
 
-
 // One exporter-side stack: config, client with its own limiter, store, collector metrics.
 struct Stack {
   vpbx::config::Config config;
@@ -87,6 +86,10 @@ double value_or_zero(const std::string& text, const std::string& name,
   return sample_value(text, name, labels).value_or(0);
 }
 
+vpbx::collectors::PollPacing every(std::chrono::milliseconds interval) {
+  return {[interval] { return interval; }, {}};
+}
+
 }  // namespace
 
 TEST_CASE("call-log polling totals equal the simulator's truth; history is not counted",
@@ -97,8 +100,9 @@ TEST_CASE("call-log polling totals equal the simulator's truth; history is not c
       sim,
       "enterprises: [291908.bus.ent]\npoll: { call_logs: 200ms }\ncall_logs: { page_size: 4 }\n");
   const auto truth_before = sim.truth();
-  vpbx::collectors::CallLogsCollector collector(stack.config, 2, *stack.client, stack.store,
-                                                stack.metrics, stack.sweep_metrics);
+  vpbx::collectors::CallLogsCollector collector(stack.config, every(stack.config.poll.call_logs), 2,
+                                                *stack.client, stack.store, stack.metrics,
+                                                stack.sweep_metrics);
   collector.start();
   // The first poll sets the cursor; calls that ended before it are history.
   REQUIRE(eventually(
@@ -166,8 +170,9 @@ TEST_CASE("per-user call-log paging reads every page to the end", "[collectors][
   Stack stack(sim, "poll: { call_logs: 100ms }\ncall_logs: { page_size: 3, backfill: 1h }\n");
   const auto user = sim.truth().front();
   for (int i = 0; i < 10; ++i) sim.inject_call({user.user_id, "OUTGOING", 5});
-  vpbx::collectors::CallLogsCollector collector(stack.config, 1, *stack.client, stack.store,
-                                                stack.metrics, stack.sweep_metrics);
+  vpbx::collectors::CallLogsCollector collector(stack.config, every(stack.config.poll.call_logs), 1,
+                                                *stack.client, stack.store, stack.metrics,
+                                                stack.sweep_metrics);
   CHECK(collector.scopes() == std::vector<std::string>{"user:" + std::to_string(user.user_id)});
   sim.reset_stats();
   CHECK(collector.poll("user:" + std::to_string(user.user_id)) == "");
@@ -186,8 +191,9 @@ TEST_CASE("enterprise call logs teach the exporter users it was not configured w
   stack.config.users.resize(1);  // only the first user is configured
   stack.store.configure(stack.config);
   sim.inject_call({users[2].user_id, "INCOMING", 42});
-  vpbx::collectors::CallLogsCollector collector(stack.config, 1, *stack.client, stack.store,
-                                                stack.metrics, stack.sweep_metrics);
+  vpbx::collectors::CallLogsCollector collector(stack.config, every(stack.config.poll.call_logs), 1,
+                                                *stack.client, stack.store, stack.metrics,
+                                                stack.sweep_metrics);
   CHECK(collector.poll("enterprise:291908.bus.ent").empty());
   CHECK(stack.store.knows(users[2].user_id));
   const auto text = stack.exposition();
@@ -203,10 +209,10 @@ TEST_CASE("presence and feature changes are visible after one interval",
   vpbx::sim::Simulator sim(sim_options(2));
   sim.start();
   Stack stack(sim, "poll: { presence: 300ms, features: 300ms }\n");
-  vpbx::collectors::PresenceCollector presence(300ms, 2, *stack.client, stack.store, stack.metrics,
-                                               stack.sweep_metrics);
-  vpbx::collectors::FeaturesCollector features(300ms, 2, *stack.client, stack.store, stack.metrics,
-                                               stack.sweep_metrics);
+  vpbx::collectors::PresenceCollector presence(every(300ms), 2, *stack.client, stack.store,
+                                               stack.metrics, stack.sweep_metrics);
+  vpbx::collectors::FeaturesCollector features(every(300ms), 2, *stack.client, stack.store,
+                                               stack.metrics, stack.sweep_metrics);
   presence.start();
   features.start();
   const auto user = sim.truth().front();
@@ -247,8 +253,8 @@ TEST_CASE("1,000 users are polled with the request rate never above the limit",
   vpbx::sim::Simulator sim(sim_options(1000));
   sim.start();
   Stack stack(sim, "  max_requests_per_second: 250\n  max_concurrent_requests: 4\n");
-  vpbx::collectors::PresenceCollector presence(4s, 4, *stack.client, stack.store, stack.metrics,
-                                               stack.sweep_metrics);
+  vpbx::collectors::PresenceCollector presence(every(4s), 4, *stack.client, stack.store,
+                                               stack.metrics, stack.sweep_metrics);
   sim.reset_stats();
   presence.start();
   REQUIRE(eventually(
@@ -273,8 +279,8 @@ TEST_CASE("a sweep that cannot fit its interval is counted as an overrun", "[col
   sim.start();
   // 10 users at 10 requests/s cannot be polled every 300 ms.
   Stack stack(sim, "  max_requests_per_second: 10\n");
-  vpbx::collectors::PresenceCollector presence(300ms, 2, *stack.client, stack.store, stack.metrics,
-                                               stack.sweep_metrics);
+  vpbx::collectors::PresenceCollector presence(every(300ms), 2, *stack.client, stack.store,
+                                               stack.metrics, stack.sweep_metrics);
   presence.start();
   REQUIRE(eventually([&] {
     return value_or_zero(stack.self_metrics(), "vpbx_collector_sweep_overrun_total",

@@ -136,21 +136,28 @@ void App::start_collectors() {
   }
   if (config_.poll.presence.count() > 0) {
     presence_ = std::make_unique<collectors::PresenceCollector>(
-        config_.poll.presence, workers, *client_, *store_, collector_metrics_, sweep_metrics_);
+        pacing("PRESENCE", config_.poll.presence), workers, *client_, *store_, collector_metrics_,
+        sweep_metrics_);
   }
   if (config_.poll.features.count() > 0) {
     features_ = std::make_unique<collectors::FeaturesCollector>(
-        config_.poll.features, workers, *client_, *store_, collector_metrics_, sweep_metrics_);
+        pacing("FEATURE", config_.poll.features), workers, *client_, *store_, collector_metrics_,
+        sweep_metrics_);
   }
   if (config_.poll.call_logs.count() > 0) {
     call_logs_ = std::make_unique<collectors::CallLogsCollector>(
-        config_, workers, *client_, *store_, history_boundary_ms_, collector_metrics_,
-        sweep_metrics_);
+        config_, pacing("CALL_LOG", config_.poll.call_logs), workers, *client_, *store_,
+        collector_metrics_, sweep_metrics_);
   }
   for (auto& poller : pollers_) poller->start();
   if (presence_) presence_->start();
   if (features_) features_->start();
   if (call_logs_) call_logs_->start();
+}
+
+collectors::PollPacing App::pacing(const std::string& /*resource_type*/,
+                                   config::Duration normal) const {
+  return {[normal] { return normal; }, {}};
 }
 
 void App::stop_collectors() {

@@ -45,6 +45,8 @@ class App {
  private:
   void start_collectors();  // with the current config; callers hold reload_mutex_
   void stop_collectors();
+  // The interval a poller of `resource_type` uses now, and whom it tells of missed pushes.
+  collectors::PollPacing pacing(const std::string& resource_type, config::Duration normal) const;
   http::Response landing_page() const;
 
   Flags flags_;

@@ -23,19 +23,21 @@ std::int64_t now_ms() {
 
 }  // namespace
 
-CallLogsCollector::CallLogsCollector(const config::Config& config, int workers, api::Client& client,
-                                     state::Store& store, std::shared_ptr<CollectorMetrics> metrics,
+CallLogsCollector::CallLogsCollector(const config::Config& config, PollPacing pacing, int workers,
+                                     api::Client& client, state::Store& store,
+                                     std::shared_ptr<CollectorMetrics> metrics,
                                      std::shared_ptr<SweepMetrics> sweep_metrics)
-    : client_(client),
+    : pacing_(std::move(pacing)),
+      client_(client),
       store_(store),
       enterprises_(config.enterprises),
       overlap_ms_(config.call_logs.overlap.count()),
       page_size_(config.call_logs.page_size > 0 ? config.call_logs.page_size : 100),
       backfill_ms_(config.call_logs.backfill.count()),
       sweeper_(
-          "call_logs", "poll.call_logs", config.poll.call_logs, workers,
-          [this] { return scopes(); }, [this](const std::string& scope) { return poll(scope); },
-          std::move(metrics), std::move(sweep_metrics)) {}
+          "call_logs", "poll.call_logs", pacing_.interval, workers, [this] { return scopes(); },
+          [this](const std::string& scope) { return poll(scope); }, std::move(metrics),
+          std::move(sweep_metrics)) {}
 
 std::vector<std::string> CallLogsCollector::scopes() const {
   std::vector<std::string> scopes;
@@ -79,7 +81,10 @@ std::string CallLogsCollector::poll(const std::string& scope) {
       if (ended_ms + 1000 < cursor->start_ms) {
         store_.remember_call_log(call_log);
       } else {
-        store_.count_call_log(call_log, state::Source::poll);
+        // Counted by a poll: push, if it works, should have brought it first.
+        if (store_.count_call_log(call_log, state::Source::poll) == state::CallOutcome::counted) {
+          pacing_.missed();
+        }
       }
       newest = std::max(newest, call_log.call_start_epoch_ms);
     }

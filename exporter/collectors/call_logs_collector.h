@@ -7,6 +7,7 @@
 // remembered but not counted, so a fresh start does not backfill old calls into the counters.
 
 #include "exporter/api/client.h"
+#include "exporter/collectors/sweep_items.h"
 #include "exporter/collectors/sweeper.h"
 #include "exporter/config/config.h"
 #include "exporter/state/store.h"
@@ -15,8 +16,8 @@ namespace vpbx::collectors {
 
 class CallLogsCollector {
  public:
-  CallLogsCollector(const config::Config& config, int workers, api::Client& client,
-                    state::Store& store,
+  CallLogsCollector(const config::Config& config, PollPacing pacing, int workers,
+                    api::Client& client, state::Store& store,
                     std::shared_ptr<CollectorMetrics> metrics,
                     std::shared_ptr<SweepMetrics> sweep_metrics);
   void start() { sweeper_.start(); }
@@ -27,6 +28,7 @@ class CallLogsCollector {
   std::string poll(const std::string& scope);
 
  private:
+  PollPacing pacing_;
   api::Client& client_;
   state::Store& store_;
   std::vector<std::string> enterprises_;

@@ -2,6 +2,7 @@
 // Polls v1/users/{userId}/feat for every tracked user, spread across poll.features.
 
 #include "exporter/api/client.h"
+#include "exporter/collectors/sweep_items.h"
 #include "exporter/collectors/sweeper.h"
 #include "exporter/state/store.h"
 
@@ -9,8 +10,8 @@ namespace vpbx::collectors {
 
 class FeaturesCollector {
  public:
-  FeaturesCollector(std::chrono::milliseconds interval, int workers, api::Client& client,
-                    state::Store& store, std::shared_ptr<CollectorMetrics> metrics,
+  FeaturesCollector(PollPacing pacing, int workers, api::Client& client, state::Store& store,
+                    std::shared_ptr<CollectorMetrics> metrics,
                     std::shared_ptr<SweepMetrics> sweep_metrics);
   void start() { sweeper_.start(); }
   void stop() { sweeper_.stop(); }
@@ -18,6 +19,7 @@ class FeaturesCollector {
  private:
   std::string poll(const std::string& user_id);
 
+  PollPacing pacing_;
   api::Client& client_;
   state::Store& store_;
   Sweeper sweeper_;

@@ -10,8 +10,8 @@ namespace vpbx::collectors {
 
 class PresenceCollector {
  public:
-  PresenceCollector(std::chrono::milliseconds interval, int workers, api::Client& client,
-                    state::Store& store, std::shared_ptr<CollectorMetrics> metrics,
+  PresenceCollector(PollPacing pacing, int workers, api::Client& client, state::Store& store,
+                    std::shared_ptr<CollectorMetrics> metrics,
                     std::shared_ptr<SweepMetrics> sweep_metrics);
   void start() { sweeper_.start(); }
   void stop() { sweeper_.stop(); }
@@ -19,6 +19,7 @@ class PresenceCollector {
  private:
   std::string poll(const std::string& user_id);
 
+  PollPacing pacing_;
   api::Client& client_;
   state::Store& store_;
   Sweeper sweeper_;

@@ -10,16 +10,22 @@ SweepMetrics::SweepMetrics(prometheus::Registry& registry)
     : overruns(prometheus::BuildCounter()
                    .Name("vpbx_collector_sweep_overrun_total")
                    .Help("Sweeps that took longer than the collector's interval.")
-                   .Register(registry)) {}
+                   .Register(registry)),
+      interval(
+          prometheus::BuildGauge()
+              .Name("vpbx_collector_interval_seconds")
+              .Help("The collector's current interval: poll.<collector>, or poll.fallback while "
+                    "push for its type is unhealthy.")
+              .Register(registry)) {}
 
-Sweeper::Sweeper(std::string name, std::string interval_key, std::chrono::milliseconds interval,
-                 int workers, std::function<std::vector<Item>()> list,
+Sweeper::Sweeper(std::string name, std::string interval_key, Interval interval, int workers,
+                 std::function<std::vector<Item>()> list,
                  std::function<std::string(const Item&)> poll_one,
                  std::shared_ptr<CollectorMetrics> metrics,
                  std::shared_ptr<SweepMetrics> sweep_metrics)
     : name_(std::move(name)),
       interval_key_(std::move(interval_key)),
-      interval_(interval),
+      interval_(std::move(interval)),
       worker_count_(workers < 1 ? 1 : workers),
       list_(std::move(list)),
       poll_one_(std::move(poll_one)),
@@ -28,7 +34,30 @@ Sweeper::Sweeper(std::string name, std::string interval_key, std::chrono::millis
       duration_(metrics_->duration.Add({{"collector", name_}})),
       last_success_(metrics_->last_success.Add({{"collector", name_}})),
       errors_(metrics_->errors.Add({{"collector", name_}})),
-      overruns_(sweep_metrics_->overruns.Add({{"collector", name_}})) {}
+      overruns_(sweep_metrics_->overruns.Add({{"collector", name_}})),
+      interval_gauge_(sweep_metrics_->interval.Add({{"collector", name_}})) {
+  current_interval();
+}
+
+std::chrono::milliseconds Sweeper::current_interval() {
+  std::chrono::milliseconds interval{0};
+  try {
+    interval = interval_();
+  } catch (...) {
+  }
+  if (interval.count() <= 0) interval = std::chrono::seconds(60);
+  interval_gauge_.Set(std::chrono::duration<double>(interval).count());
+  return interval;
+}
+
+bool Sweeper::wait_for_interval(std::chrono::steady_clock::time_point start) {
+  for (;;) {
+    const auto deadline = start + current_interval();
+    const auto now = std::chrono::steady_clock::now();
+    if (now >= deadline) return true;
+    if (!wait_until(std::min(deadline, now + std::chrono::seconds(1)))) return false;
+  }
+}
 
 Sweeper::~Sweeper() {
   stop();
@@ -113,8 +142,14 @@ void Sweeper::dispatch_loop() {
     // Item i is released at start + i * interval / n: an even trickle across the interval.
     const auto n = items.size();
     for (std::size_t i = 0; i < n; ++i) {
-      const auto slot = sweep_start + interval_ * static_cast<long>(i) / static_cast<long>(n);
-      if (!wait_until(slot)) return;
+      // Slot i of n: i * interval / n after the start, with the interval as it is now.
+      for (;;) {
+        const auto slot =
+            sweep_start + current_interval() * static_cast<long>(i) / static_cast<long>(n);
+        const auto now = clock::now();
+        if (now >= slot) break;
+        if (!wait_until(std::min(slot, now + std::chrono::seconds(1)))) return;
+      }
       std::lock_guard lock(mutex_);
       queue_.push_back(std::move(items[i]));
       wake_.notify_one();
@@ -145,7 +180,8 @@ void Sweeper::dispatch_loop() {
     } else if (failure_latch_.recover()) {
       log::info("collector polls succeed again", {{"collector", name_}});
     }
-    if (took > interval_) {
+    const auto interval = current_interval();
+    if (took > interval) {
       overruns_.Increment();
       if (overrun_latch_.fail("overrun")) {
         log::warn("a sweep took longer than its interval; raise it or the API limits",
@@ -153,13 +189,13 @@ void Sweeper::dispatch_loop() {
                    {"took", config::format_duration(
                                 std::chrono::duration_cast<std::chrono::milliseconds>(took))},
                    {"interval_key", interval_key_},
-                   {"interval", config::format_duration(interval_)}});
+                   {"interval", config::format_duration(interval)}});
       }
       sweep_start = clock::now();  // start over at once, without a catch-up burst
     } else {
       overrun_latch_.recover();
-      sweep_start += interval_;
-      if (!wait_until(sweep_start)) return;
+      if (!wait_for_interval(sweep_start)) return;
+      sweep_start = clock::now();
     }
   }
 }

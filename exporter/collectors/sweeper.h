@@ -28,17 +28,20 @@ namespace vpbx::collectors {
 struct SweepMetrics {
   explicit SweepMetrics(prometheus::Registry& registry);
   prometheus::Family<prometheus::Counter>& overruns;
+  prometheus::Family<prometheus::Gauge>& interval;
 };
 
 class Sweeper {
  public:
   using Item = std::string;
+  // Asked at every item and while waiting, so that a change (push broken: poll faster) applies
+  // at once, mid-sweep included.
+  using Interval = std::function<std::chrono::milliseconds()>;
   // `list` gives the items of the next sweep; `poll_one` polls one and returns an empty string on
   // success, else a short, secret-free error. A throw counts as a failed poll. Failures are logged
   // per sweep, when a sweep first fails and when one succeeds again, never once per item.
-  Sweeper(std::string name, std::string interval_key, std::chrono::milliseconds interval,
-          int workers, std::function<std::vector<Item>()> list,
-          std::function<std::string(const Item&)> poll_one,
+  Sweeper(std::string name, std::string interval_key, Interval interval, int workers,
+          std::function<std::vector<Item>()> list, std::function<std::string(const Item&)> poll_one,
           std::shared_ptr<CollectorMetrics> metrics, std::shared_ptr<SweepMetrics> sweep_metrics);
   ~Sweeper();
   Sweeper(const Sweeper&) = delete;
@@ -53,10 +56,13 @@ class Sweeper {
   void worker_loop();
   std::string run_one(const Item& item);
   bool wait_until(std::chrono::steady_clock::time_point deadline);  // false when stopping
+  // Waits until start + the current interval, re-reading the interval; false when stopping.
+  bool wait_for_interval(std::chrono::steady_clock::time_point start);
+  std::chrono::milliseconds current_interval();
 
   std::string name_;
   std::string interval_key_;
-  std::chrono::milliseconds interval_;
+  Interval interval_;
   int worker_count_;
   std::function<std::vector<Item>()> list_;
   std::function<std::string(const Item&)> poll_one_;
@@ -66,6 +72,7 @@ class Sweeper {
   prometheus::Gauge& last_success_;
   prometheus::Counter& errors_;
   prometheus::Counter& overruns_;
+  prometheus::Gauge& interval_gauge_;
   log::ErrorLatch overrun_latch_;
   log::ErrorLatch failure_latch_;
 

@@ -182,19 +182,23 @@ bool Store::knows(std::int64_t user_id) const {
   return users_.count(user_id) > 0;
 }
 
-void Store::set_presence(std::int64_t user_id, const std::string& raw_state) {
+bool Store::set_presence(std::int64_t user_id, const std::string& raw_state) {
   bool known = true;
+  bool changed = false;
   {
     std::lock_guard lock(mutex_);
     const auto it = users_.find(user_id);
-    if (it == users_.end()) return;
-    it->second.presence = presence_map_.map(raw_state, &known);
+    if (it == users_.end()) return false;
+    const PresenceState state = presence_map_.map(raw_state, &known);
+    changed = it->second.presence != state;
+    it->second.presence = state;
     if (!known) ++unmapped_presence_;
   }
   if (!known && unmapped_logged_.first_time(raw_state)) {
     log::warn("unmapped presence state; counted as unknown (see presence.state_map)",
               {{"state", raw_state}});
   }
+  return changed;
 }
 
 bool Store::feature_included(const std::string& name) const {
@@ -202,29 +206,31 @@ bool Store::feature_included(const std::string& name) const {
                                                name) != feature_include_.end();
 }
 
-void Store::set_feature(UserState& user, const api::Feature& feature, bool count_change) {
-  if (feature.feat_name.empty() || !feature_included(feature.feat_name)) return;
+bool Store::set_feature(UserState& user, const api::Feature& feature, bool count_change) {
+  if (feature.feat_name.empty() || !feature_included(feature.feat_name)) return false;
   auto [it, inserted] = user.features.try_emplace(feature.feat_name);
   FeatureState& state = it->second;
-  if (!inserted && count_change && state.status != feature.status) {
-    user.feature_changes[feature.feat_name] += 1;
-  }
+  const bool changed = !inserted && state.status != feature.status;
+  if (changed && count_change) user.feature_changes[feature.feat_name] += 1;
   state.status = feature.status;
   state.active = feature.active();
   state.destination = feature.destination_uri;
+  return changed;
 }
 
-void Store::set_features(std::int64_t user_id, const std::vector<api::Feature>& features) {
+bool Store::set_features(std::int64_t user_id, const std::vector<api::Feature>& features) {
   std::lock_guard lock(mutex_);
   const auto it = users_.find(user_id);
-  if (it == users_.end()) return;
+  if (it == users_.end()) return false;
   auto& user = it->second;
   std::set<std::string> present;
+  bool changed = false;
   for (const auto& feature : features) {
-    set_feature(user, feature, true);
+    changed = set_feature(user, feature, true) || changed;
     present.insert(feature.feat_name);
   }
   std::erase_if(user.features, [&](const auto& f) { return !present.count(f.first); });
+  return changed;
 }
 
 void Store::apply_feature(std::int64_t user_id, const api::Feature& feature) {

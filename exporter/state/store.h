@@ -66,9 +66,10 @@ class Store : public prometheus::Collectable {
   std::optional<config::User> user(std::int64_t user_id) const;
   bool knows(std::int64_t user_id) const;
 
-  void set_presence(std::int64_t user_id, const std::string& raw_state);
+  // Both return true when the state changed: a poll that finds a change push did not deliver.
+  bool set_presence(std::int64_t user_id, const std::string& raw_state);
   // A full poll of a user's features; features the platform no longer returns are dropped.
-  void set_features(std::int64_t user_id, const std::vector<api::Feature>& features);
+  bool set_features(std::int64_t user_id, const std::vector<api::Feature>& features);
   // One changed feature (a push, or a PUT's answer).
   void apply_feature(std::int64_t user_id, const api::Feature& feature);
 
@@ -139,7 +140,7 @@ class Store : public prometheus::Collectable {
   void relabel();
   bool add_learnt_user(const LearntUser& learnt);
   void apply_call(const CallRecord& call);
-  void set_feature(UserState& user, const api::Feature& feature, bool count_change);
+  bool set_feature(UserState& user, const api::Feature& feature, bool count_change);
 
   mutable std::mutex mutex_;
   std::map<std::int64_t, UserState> users_;
