@@ -15,7 +15,11 @@ std::string load_tls_shims() {
   std::call_once(once, [] {
     std::vector<std::string> dirs;
     if (const char* dir = std::getenv("VPBX_TLS_SHIM_DIR"); dir && *dir) dirs.emplace_back(dir);
-    dirs.emplace_back(VPBX_TLS_SHIM_INSTALL_DIR);
+    // Installed: <prefix>/bin/vpbx_exporter finds <prefix>/lib/vpbx_exporter/. In the build
+    // tree (tests, the demo): the folder the bridges were built in.
+    std::error_code ec;
+    const auto exe = std::filesystem::read_symlink("/proc/self/exe", ec);
+    if (!ec) dirs.push_back((exe.parent_path() / VPBX_TLS_SHIM_FROM_BINDIR).lexically_normal().string());
     dirs.emplace_back(VPBX_TLS_SHIM_BUILD_DIR);
     // libcrypto first: the libssl bridge's own dependencies are then already resolved.
     for (const char* name : {"libvpbx_tls_crypto.so", "libvpbx_tls_ssl.so"}) {
