@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # The demo: builds, starts the VPBX simulator with live traffic, the exporter configured against
-# it and, when installed, Prometheus with the shipped rules. Ctrl-C stops everything it started.
+# it and, when installed, Prometheus with the shipped rules and Alertmanager with the example
+# config (deploy/alertmanager/). Ctrl-C stops everything it started.
 #   DEMO_USERS=20 DEMO_PORT=9876 scripts/demo.sh
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -10,6 +11,8 @@ users=${DEMO_USERS:-8}
 exporter_port=${DEMO_PORT:-9876}
 simulator_port=${DEMO_SIMULATOR_PORT:-8090}
 prometheus_port=${DEMO_PROMETHEUS_PORT:-9090}
+alertmanager_port=${DEMO_ALERTMANAGER_PORT:-9093}
+alertmanager=$(command -v alertmanager || command -v prometheus-alertmanager || true)
 demo=$PWD/.demo
 mkdir -p "$demo"
 
@@ -55,12 +58,25 @@ build/exporter/vpbx_exporter --config.file="$demo/vpbx_exporter.yml" \
   --web.listen-address="127.0.0.1:$exporter_port" >"$demo/exporter.log" 2>&1 &
 pids+=($!)
 
+if [ -n "$alertmanager" ]; then
+  # The example config; its webhook receivers (127.0.0.1:5001) are placeholders, so delivery
+  # errors in .demo/alertmanager.log are expected: look at the alerts in its UI.
+  "$alertmanager" --config.file="$PWD/deploy/alertmanager/alertmanager.yml" \
+    --storage.path="$demo/alertmanager-data" --cluster.listen-address= \
+    --web.listen-address="127.0.0.1:$alertmanager_port" >"$demo/alertmanager.log" 2>&1 &
+  pids+=($!)
+fi
+
 if command -v prometheus >/dev/null; then
   rules=$(ls "$PWD"/alerts/*.yml 2>/dev/null | sed 's/^/  - /' || true)
+  alerting=""
+  [ -n "$alertmanager" ] &&
+    alerting="alerting: { alertmanagers: [{ static_configs: [{ targets: [\"127.0.0.1:$alertmanager_port\"] }] }] }"
   cat >"$demo/prometheus.yml" <<YAML
 global: { scrape_interval: 15s, evaluation_interval: 15s }
 rule_files:
 ${rules:-  []}
+$alerting
 scrape_configs:
   - job_name: vpbx
     static_configs: [{ targets: ["127.0.0.1:$exporter_port"] }]
@@ -78,7 +94,10 @@ vpbx_exporter demo is running ($users simulated users, logs in .demo/):
   simulator:   http://127.0.0.1:$simulator_port/_sim/truth   (the ground truth)
 TXT
 command -v prometheus >/dev/null &&
-  echo "  prometheus:  http://127.0.0.1:$prometheus_port/graph?g0.expr=vpbx_up"
+  echo "  prometheus:  http://127.0.0.1:$prometheus_port/graph?g0.expr=vpbx_up   (alerts: /alerts)"
+[ -n "$alertmanager" ] &&
+  echo "  alertmanager: http://127.0.0.1:$alertmanager_port/#/alerts"
+echo "  dashboards:  dashboards/*.json (import into Grafana, or provision with deploy/grafana/)"
 echo "Press Ctrl-C to stop."
 wait -n "${pids[@]}" || true
 echo "a demo process exited; see .demo/*.log"
