@@ -306,6 +306,7 @@ def run(tmp, procs, receiver, src, exporter, simulator, prometheus, promtool, al
                               "--password-file=" + os.path.join(tmp, "password"),
                               "--application-id=" + APP_ID, "--calls-per-second=3",
                               "--feature-toggles-per-second=0", "--seed=7",
+                              "--fault.push-duplicate-ratio=0.2",  # duplicates for "Duplicates absorbed"
                               "--users-csv-out=" + os.path.join(tmp, "users.csv")])
     wait_for("the simulator's users.csv", lambda: os.path.getsize(os.path.join(tmp, "users.csv")) > 0, 10, 0.1)
 
