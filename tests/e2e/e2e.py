@@ -270,9 +270,9 @@ def main():
             print("FAILED: %s not built" % b)
             return 1
 
+    receiver = Receiver()
     tmp = tempfile.mkdtemp(prefix="vpbx-e2e-")
     procs = Procs(tmp)
-    receiver = Receiver()
     ok = False
     try:
         run(tmp, procs, receiver, src, exporter, simulator, prometheus, promtool, alertmanager)
