@@ -30,12 +30,20 @@ std::string display_url(const std::string& url) {
   return url.substr(0, scheme_end + 3) + url.substr(at + 1);
 }
 
-http::ServerOptions server_options(const Flags& flags, http::WebConfig web_config) {
+http::ServerOptions server_options(const std::string& listen_address,
+                                   const std::string& telemetry_path,
+                                   const http::WebConfig& web_config, std::size_t max_body_bytes) {
   http::ServerOptions options;
-  options.listen_address = flags.listen_address;
-  options.telemetry_path = flags.telemetry_path;
-  options.web = std::move(web_config);
+  options.listen_address = listen_address;
+  options.telemetry_path = telemetry_path;
+  options.web = web_config;
+  options.max_body_bytes = max_body_bytes;
   return options;
+}
+
+// A miss found by polling keeps a type on the fallback interval for two fallback periods.
+config::Duration missed_window(const config::Config& config) {
+  return 2 * config.poll.fallback;
 }
 
 }  // namespace
@@ -59,8 +67,16 @@ App::App(Flags flags, config::Config config, http::WebConfig web_config)
                             .Help("Unix time of the last successful configuration load.")
                             .Register(*registry_)
                             .Add({})),
+      push_health_(std::make_shared<subscriptions::PushHealth>(subscriptions::managed_types(config),
+                                                               missed_window(config))),
+      subscription_metrics_(std::make_shared<subscriptions::SubscriptionMetrics>(*registry_)),
+      webhook_metrics_(std::make_shared<webhook::WebhookMetrics>(*registry_)),
+      receiver_(std::make_unique<webhook::Receiver>(config.webhook, *store_, webhook_metrics_)),
       config_(std::move(config)),
-      server_(std::make_unique<http::Server>(server_options(flags_, std::move(web_config)))) {
+      server_(std::make_unique<http::Server>(server_options(
+          flags_.listen_address, flags_.telemetry_path, web_config,
+          config_.webhook.listen_address.empty() ? config_.webhook.max_body_bytes
+                                                 : http::ServerOptions{}.max_body_bytes))) {
   prometheus::BuildGauge()
       .Name("vpbx_exporter_build_info")
       .Help("The exporter's version and git revision; always 1.")
@@ -72,8 +88,19 @@ App::App(Flags flags, config::Config config, http::WebConfig web_config)
 
   server_->add_collectable(system_);
   server_->add_collectable(store_);
+  server_->add_collectable(push_health_);
   server_->add_collectable(registry_);
   server_->add_collectable(process_);
+
+  // The webhook: on the main listener, or on its own (which serves nothing else).
+  if (config_.webhook.listen_address.empty()) {
+    receiver_->register_routes(*server_);
+  } else {
+    webhook_server_ = std::make_unique<http::Server>(server_options(
+        config_.webhook.listen_address, "", web_config, config_.webhook.max_body_bytes));
+    receiver_->register_routes(*webhook_server_);
+  }
+  store_->set_users_changed_listener([this] { notify_users_changed(); });
 
   using http::Request;
   using http::Response;
@@ -96,14 +123,16 @@ App::~App() {
 }
 
 void App::start() {
-  server_->start();
   std::lock_guard lock(reload_mutex_);
+  // The state first: the webhook may be called as soon as the listener is up.
   store_->configure(config_);
   if (!config_.state_file.empty()) {
     persistence_ = std::make_unique<state::Persistence>(config_.state_file, *store_);
     persistence_->load();
     persistence_->start();
   }
+  server_->start();
+  if (webhook_server_) webhook_server_->start();
   start_collectors();
   log::info("listening", {{"address", flags_.listen_address},
                           {"port", server_->port()},
@@ -112,12 +141,14 @@ void App::start() {
 }
 
 void App::stop() {
+  // No new pushes, then no new polls (the manager deletes our subscriptions), then the final
+  // snapshot with whatever both counted.
+  if (webhook_server_) webhook_server_->stop();
+  if (server_) server_->stop();
   {
     std::lock_guard lock(reload_mutex_);
-    stop_collectors();
+    stop_collectors(subscriptions::StopMode::shutdown);
   }
-  if (server_) server_->stop();
-  // Last: whatever the collectors and the webhook counted goes into the final snapshot.
   if (persistence_) persistence_->stop();
 }
 
@@ -149,18 +180,52 @@ void App::start_collectors() {
         config_, pacing("CALL_LOG", config_.poll.call_logs), workers, *client_, *store_,
         collector_metrics_, sweep_metrics_);
   }
+  {
+    auto manager = std::make_shared<subscriptions::Manager>(
+        config_, *client_,
+        [store = store_] {
+          std::vector<config::User> users;
+          for (const auto& user : store->users()) users.push_back(user.identity);
+          return users;
+        },
+        subscription_metrics_, push_health_);
+    std::lock_guard lock(subscriptions_mutex_);
+    subscriptions_ = std::move(manager);
+  }
+  subscriptions_->start();
   for (auto& poller : pollers_) poller->start();
   if (presence_) presence_->start();
   if (features_) features_->start();
   if (call_logs_) call_logs_->start();
 }
 
-collectors::PollPacing App::pacing(const std::string& /*resource_type*/,
+collectors::PollPacing App::pacing(const std::string& resource_type,
                                    config::Duration normal) const {
-  return {[normal] { return normal; }, {}};
+  // Values, not config_: the pollers' threads call these while a reload rewrites config_.
+  const config::Duration fallback = config_.poll.fallback;
+  return {[health = push_health_, resource_type, normal, fallback] {
+            return health->poll_interval(resource_type, normal, fallback);
+          },
+          [health = push_health_, resource_type] { health->poll_found_missed(resource_type); }};
 }
 
-void App::stop_collectors() {
+void App::notify_users_changed() {
+  std::shared_ptr<subscriptions::Manager> manager;
+  {
+    std::lock_guard lock(subscriptions_mutex_);
+    manager = subscriptions_;
+  }
+  if (manager) manager->users_changed();
+}
+
+void App::stop_collectors(subscriptions::StopMode mode) {
+  std::shared_ptr<subscriptions::Manager> manager;
+  {
+    std::lock_guard lock(subscriptions_mutex_);
+    manager = std::move(subscriptions_);
+  }
+  // Before the client is cancelled: deleting our subscriptions needs it.
+  if (manager) manager->stop(mode);
   if (client_) client_->cancel();  // a poll waiting on the API returns now
   for (auto& poller : pollers_) poller->stop();
   pollers_.clear();
@@ -189,8 +254,15 @@ ReloadResult App::reload() {
     return result;
   }
   std::lock_guard lock(reload_mutex_);
-  stop_collectors();
+  // Subscriptions go to the next manager when they still point at us; otherwise they are ours
+  // to delete.
+  const bool same_url =
+      config::notification_url(fresh.webhook) == config::notification_url(config_.webhook);
+  stop_collectors(same_url ? subscriptions::StopMode::handover : subscriptions::StopMode::shutdown);
   config_ = std::move(fresh);
+  receiver_->reconfigure(config_.webhook);
+  if (config_.webhook.listen_address.empty()) receiver_->register_routes(*server_);
+  push_health_->configure(subscriptions::managed_types(config_), missed_window(config_));
   start_collectors();
   reload_successful_.Set(1);
   reload_timestamp_.Set(unix_now());

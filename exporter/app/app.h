@@ -21,6 +21,9 @@
 #include "exporter/http/server.h"
 #include "exporter/state/persistence.h"
 #include "exporter/state/store.h"
+#include "exporter/subscriptions/manager.h"
+#include "exporter/subscriptions/push_health.h"
+#include "exporter/webhook/receiver.h"
 
 namespace vpbx::app {
 
@@ -44,7 +47,9 @@ class App {
 
  private:
   void start_collectors();  // with the current config; callers hold reload_mutex_
-  void stop_collectors();
+  // `mode`: on reload, subscriptions are handed over to the next manager, not deleted.
+  void stop_collectors(subscriptions::StopMode mode);
+  void notify_users_changed();
   // The interval a poller of `resource_type` uses now, and whom it tells of missed pushes.
   collectors::PollPacing pacing(const std::string& resource_type, config::Duration normal) const;
   http::Response landing_page() const;
@@ -60,6 +65,10 @@ class App {
   std::shared_ptr<prometheus::Collectable> process_;
   prometheus::Gauge& reload_successful_;
   prometheus::Gauge& reload_timestamp_;
+  std::shared_ptr<subscriptions::PushHealth> push_health_;
+  std::shared_ptr<subscriptions::SubscriptionMetrics> subscription_metrics_;
+  std::shared_ptr<webhook::WebhookMetrics> webhook_metrics_;
+  std::unique_ptr<webhook::Receiver> receiver_;
 
   mutable std::mutex reload_mutex_;  // guards config_, client_, pollers_
   config::Config config_;
@@ -68,8 +77,11 @@ class App {
   std::unique_ptr<collectors::PresenceCollector> presence_;
   std::unique_ptr<collectors::FeaturesCollector> features_;
   std::unique_ptr<collectors::CallLogsCollector> call_logs_;
+  mutable std::mutex subscriptions_mutex_;  // guards the pointer only: learn_user() calls in
+  std::shared_ptr<subscriptions::Manager> subscriptions_;
 
   std::unique_ptr<http::Server> server_;
+  std::unique_ptr<http::Server> webhook_server_;  // with webhook.listen_address
 };
 
 // The whole program: flags, logging, config, signals (SIGHUP reloads, SIGINT/SIGTERM stop).

@@ -142,8 +142,21 @@ bool Store::learn_user(const std::string& enterprise, std::int64_t user_id,
     learnt = add_learnt_user(user);
     if (learnt && durable_) pending_.users.push_back(user);
   }
-  if (learnt) log::info("user discovered", {{"enterprise", enterprise}, {"user_id", user_id}});
+  if (learnt) {
+    log::info("user discovered", {{"enterprise", enterprise}, {"user_id", user_id}});
+    std::function<void()> listener;
+    {
+      std::lock_guard lock(listener_mutex_);
+      listener = users_changed_;
+    }
+    if (listener) listener();
+  }
   return learnt;
+}
+
+void Store::set_users_changed_listener(std::function<void()> listener) {
+  std::lock_guard lock(listener_mutex_);
+  users_changed_ = std::move(listener);
 }
 
 bool Store::add_learnt_user(const LearntUser& learnt) {

@@ -8,6 +8,7 @@
 
 #include <array>
 #include <cstdint>
+#include <functional>
 #include <map>
 #include <mutex>
 #include <optional>
@@ -63,6 +64,8 @@ class Store : public prometheus::Collectable {
   // is off, or when max_users is reached (logged once).
   bool learn_user(const std::string& enterprise, std::int64_t user_id, const std::string& login);
   std::vector<UserSnapshot> users() const;
+  // Called, outside the store's lock, each time a user is learnt (subscriptions re-scope).
+  void set_users_changed_listener(std::function<void()> listener);
   std::optional<config::User> user(std::int64_t user_id) const;
   bool knows(std::int64_t user_id) const;
 
@@ -160,6 +163,8 @@ class Store : public prometheus::Collectable {
   double unmapped_presence_ = 0;
   log::OncePerValue unmapped_logged_;
   log::ErrorLatch max_users_reached_;
+  std::mutex listener_mutex_;
+  std::function<void()> users_changed_;
 };
 
 }  // namespace vpbx::state
