@@ -15,6 +15,8 @@ alertmanager_port=${DEMO_ALERTMANAGER_PORT:-9093}
 alertmanager=$(command -v alertmanager || command -v prometheus-alertmanager || true)
 demo=$PWD/.demo
 mkdir -p "$demo"
+# The simulator starts a new world each time: so does the exporter's state.
+rm -f "$demo"/state.json*
 
 cmake -S . -B build -DCMAKE_BUILD_TYPE=RelWithDebInfo >/dev/null
 cmake --build build -j"$(nproc)" --target vpbx_exporter vpbx_simulator
@@ -33,6 +35,7 @@ trap cleanup INT TERM EXIT
 umask 077
 echo "demo-password" >"$demo/password"
 echo "71c177e5-7417-4265-b97f-4595016dceb8" >"$demo/app_id"
+echo "demo-webhook-token-$RANDOM$RANDOM$RANDOM" >"$demo/webhook_token"
 umask 022
 
 build/simulator/vpbx_simulator \
@@ -51,7 +54,13 @@ api:
   application_id_file: app_id
 users_file: users.csv
 enterprises: [291908.bus.ent]
-poll: { server: 15s, presence: 15s, features: 30s, call_logs: 30s }
+poll: { server: 15s, presence: 15s, features: 30s, call_logs: 30s, fallback: 15s }
+# The simulator pushes to the exporter's webhook through subscriptions the exporter manages.
+webhook:
+  token_file: webhook_token
+  public_url: http://127.0.0.1:$exporter_port/webhook
+subscriptions: { manage: true, ttl: 1h, renew_before: 10m }
+state_file: state.json
 YAML
 
 build/exporter/vpbx_exporter --config.file="$demo/vpbx_exporter.yml" \
