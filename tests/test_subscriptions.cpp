@@ -10,6 +10,8 @@
 #include <atomic>
 #include <catch2/catch.hpp>
 #include <chrono>
+#include <fstream>
+#include <iterator>
 #include <mutex>
 #include <set>
 #include <thread>
@@ -697,6 +699,38 @@ TEST_CASE("plan: keep, renew, duplicates, batches", "[subscriptions]") {
   CHECK(describe_scope(sub("x", {1, 2, 3, 4, 5}, 0)) == "userIds=1,2,3,… (5)");
 }
 
+TEST_CASE("plan: the seed's list, ours picked by notificationUrl", "[subscriptions]") {
+  std::ifstream in(std::string(VPBX_TEST_DATA_DIR) + "/subscriptions/seed_list.json");
+  const std::string text((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+  const auto listed = vpbx::api::parse_subscriptions(text);
+  REQUIRE(listed.has_value());
+  REQUIRE(listed->size() == 3);
+  CHECK(items_of((*listed)[0]) == Items{"u:168382", "u:168386", "u:168390"});
+
+  vpbx::config::WebhookConfig webhook;
+  webhook.public_url = "https://exporter.example.com/webhook/{token}";
+  webhook.token = "s3cr3t";
+  std::vector<Subscription> ours;
+  for (const auto& s : *listed) {
+    if (s.notification_url == vpbx::config::notification_url(webhook)) ours.push_back(s);
+  }
+  REQUIRE(ours.size() == 2);  // the recovery.ipvoip.ch one is someone else's
+
+  const auto wanted = wanted_scope("FEATURE", {"431569.bus.ent"},
+                                   {{"431570.bus.ent", 0, "+41215776366@m.ipvoip.ch", "", ""}}, {});
+  const auto now = vpbx::api::parse_iso8601_ms("2024-11-05T00:00:00Z").value();
+  const auto plan = plan_type("FEATURE", wanted, ours, now, 2 * 3600 * 1000, 100);
+  REQUIRE(plan.keep.size() == 1);
+  CHECK(plan.keep[0].id == "fc544ab6-590f-43be-9134-d37d93a22e4e");
+  // Filtered to two features, but every feature is wanted: replaced by an unfiltered one.
+  REQUIRE(plan.remove.size() == 1);
+  CHECK(plan.remove[0].id == "b014b9a4-99f8-4ef7-a83d-87d0606a6af5");
+  REQUIRE(plan.create.size() == 1);
+  CHECK(plan.create[0].request.login_names == std::vector<std::string>{"+41215776366@m.ipvoip.ch"});
+  CHECK(plan.create[0].request.resource_names.empty());
+  CHECK_FALSE(plan.create[0].renewal);
+}
+
 // ------------------------------------------------------------------ push health
 
 TEST_CASE("push health: managed, active, missed within the window", "[subscriptions]") {
@@ -760,4 +794,41 @@ TEST_CASE("metrics are pre-created at 0", "[subscriptions]") {
     CHECK(sample_value(text, "vpbx_subscription_expiry_timestamp_seconds",
                        {{"resource_type", type}}) == 0);
   }
+}
+
+// ------------------------------------------------------------------ measurement (hidden)
+
+// The manager's own API use in steady state, in compressed time: ttl 24h, renew_before 2h and a
+// re-list every 5 min keep their ratios (288 : 24 : 1) at 1/1200 of real time, so 3 s here are
+// one hour there. 1,000 users in 10 enterprises. Run with: test_subscriptions "[measure]"
+TEST_CASE("measure: the manager's requests per hour", "[.][measure]") {
+  Fixture f(sim_options(100, 10));
+  for (const auto& u : f.users) {
+    if (std::find(f.config.enterprises.begin(), f.config.enterprises.end(), u.enterprise) ==
+        f.config.enterprises.end()) {
+      f.config.enterprises.push_back(u.enterprise);
+    }
+  }
+  constexpr int kScale = 1200;
+  f.config.subscriptions.ttl = std::chrono::duration_cast<std::chrono::milliseconds>(24h) / kScale;
+  f.config.subscriptions.renew_before =
+      std::chrono::duration_cast<std::chrono::milliseconds>(2h) / kScale;
+  auto options = f.fast_options();
+  options.recheck_interval = std::chrono::duration_cast<std::chrono::milliseconds>(5min) / kScale;
+  Manager manager(f.config, *f.client, f.users_fn(), f.metrics, f.health, options);
+  manager.start();
+  REQUIRE(eventually([&] { return manager.status().size() == 21; }));  // 10 + 10 + 1
+  f.sim.reset_stats();
+  const int hours = 44;  // two renewal cycles of 22 h
+  std::this_thread::sleep_for(std::chrono::milliseconds(3600 * 1000 / kScale) * hours);
+  const auto stats = f.sim.stats();
+  manager.stop(StopMode::handover);
+  std::uint64_t total = 0;
+  for (const auto& [route, n] : stats.requests_by_route) {
+    WARN(route << ": " << n << " in " << hours << " h");
+    total += n;
+  }
+  WARN("subscriptions: " << manager.status().size()
+                         << ", requests per hour: " << static_cast<double>(total) / hours
+                         << ", per user per hour: " << static_cast<double>(total) / hours / 1000.0);
 }

@@ -192,7 +192,13 @@ void Manager::run() {
     last_run_ = now;
     next_run_ = SteadyTime::max();  // users_changed() during the reconcile lowers it again
     lock.unlock();
-    const bool ok = reconcile();
+    bool ok = false;
+    try {
+      ok = reconcile();
+    } catch (const std::exception& e) {
+      // Should not happen (the client reports errors as values); retry rather than terminate.
+      log::error("subscription reconcile failed", {{"err", e.what()}});
+    }
     refresh_metrics();
     lock.lock();
     if (stopping_) break;
