@@ -1,10 +1,7 @@
 // Exactly-once call accounting, end to end: the real exporter binary, push and poll, the
 // simulator dropping 20 % of pushes, duplicating 10 % and failing 5 % of API calls, and the
 // exporter killed with SIGKILL and restarted twice. Per-user totals must equal the truth.
-#include <netinet/in.h>
 #include <signal.h>
-#include <sys/socket.h>
-#include <unistd.h>
 
 #include <atomic>
 #include <catch2/catch.hpp>
@@ -26,18 +23,6 @@ namespace {
 
 const std::string kExporter = std::string(VPBX_BINARY_DIR) + "/exporter/vpbx_exporter";
 const std::string kToken = "exactly-once-test-token-0123456789";
-
-int free_port() {
-  const int fd = ::socket(AF_INET, SOCK_STREAM, 0);
-  sockaddr_in addr{};
-  addr.sin_family = AF_INET;
-  addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-  ::bind(fd, reinterpret_cast<sockaddr*>(&addr), sizeof addr);
-  socklen_t len = sizeof addr;
-  ::getsockname(fd, reinterpret_cast<sockaddr*>(&addr), &len);
-  ::close(fd);
-  return ntohs(addr.sin_port);
-}
 
 std::string scrape(int port) {
   return http_request("http://127.0.0.1:" + std::to_string(port) + "/metrics").body;
@@ -119,7 +104,7 @@ TEST_CASE("every call log is counted exactly once through faults and two SIGKILL
           "poll: { server: 1s, presence: 0, features: 0, call_logs: 1s }\n"
           "call_logs: { overlap: 10m }\n"
           "webhook: { token_file: token }\nstate_file: state.json\n");
-  const int port = free_port();
+  const int port = vpbx::test::free_port();
   const std::vector<std::string> args{"--config.file=" + dir + "/config.yml",
                                       "--web.listen-address=127.0.0.1:" + std::to_string(port)};
   int run = 0;

@@ -250,3 +250,42 @@ TEST_CASE("the --log.format=json flag writes one JSON object per line", "[export
   }
   CHECK(records >= 2);
 }
+
+TEST_CASE("managed subscriptions are listed on the landing page and deleted at a clean stop",
+          "[exporter][subscriptions]") {
+  Fixture f;
+  const int port = vpbx::test::free_port();
+  const std::string base = "http://127.0.0.1:" + std::to_string(port);
+  vpbx::test::write_file(f.dir + "/token", "landing-page-test-token-0123456789\n");
+  ChildProcess exporter(
+      kExporter,
+      {"--config.file=" +
+           f.write_config(f.config("password_file: password",
+                                   "webhook: { token_file: token, public_url: '" + base +
+                                       "/webhook' }\nsubscriptions: { manage: true }\n")),
+       "--web.listen-address=127.0.0.1:" + std::to_string(port)},
+      f.dir + "/exporter.log");
+  REQUIRE(exporter.wait_for_log("msg=listening", 10s));
+  const auto listed = [&] {
+    vpbx::test::HttpOptions options;
+    options.userpwd = vpbx::sim::Options{}.username + ":" + vpbx::sim::Options{}.password;
+    options.headers = {"X-C5-Application: " + vpbx::sim::Options{}.application_id};
+    return http_request(f.simulator.base_url() + "v1/subscriptions", options).body;
+  };
+  bool all_three = false;
+  for (int i = 0; i < 100 && !all_three; ++i) {
+    const std::string page = http_request(base + "/").body;
+    all_three = page.find("Push subscriptions") != std::string::npos &&
+                page.find(">CALL_LOG<") != std::string::npos &&
+                page.find(">FEATURE<") != std::string::npos &&
+                page.find(">PRESENCE<") != std::string::npos;
+    if (!all_three) std::this_thread::sleep_for(100ms);
+  }
+  CHECK(all_three);
+  // The notificationUrl carries the token; the landing page must not.
+  CHECK_THAT(http_request(base + "/").body, !Catch::Contains("landing-page-test-token"));
+  CHECK(count(listed(), "\"notificationUrl\"") == 3);
+  exporter.signal(SIGTERM);
+  CHECK(exporter.wait(30s) == 0);
+  CHECK(count(listed(), "\"notificationUrl\"") == 0);
+}

@@ -226,6 +226,10 @@ void App::stop_collectors(subscriptions::StopMode mode) {
   }
   // Before the client is cancelled: deleting our subscriptions needs it.
   if (manager) manager->stop(mode);
+  // Sweeps that end now are cut short by the shutdown, not failures: tell them before cancelling.
+  if (presence_) presence_->request_stop();
+  if (features_) features_->request_stop();
+  if (call_logs_) call_logs_->request_stop();
   if (client_) client_->cancel();  // a poll waiting on the API returns now
   for (auto& poller : pollers_) poller->stop();
   pollers_.clear();
@@ -285,6 +289,18 @@ http::Response App::landing_page() const {
   info.api_up = status.up;
   info.api_error = status.last_error;
   if (status.server) info.platform_version = status.server->build_version;
+  std::shared_ptr<subscriptions::Manager> manager;
+  {
+    std::lock_guard lock(subscriptions_mutex_);
+    manager = subscriptions_;
+  }
+  if (manager && manager->enabled()) {
+    info.subscriptions_managed = true;
+    for (const auto& sub : manager->status()) {
+      info.subscriptions.push_back({sub.resource_type, sub.id, sub.scope,
+                                    api::format_iso8601_ms(sub.expires_epoch_ms), sub.adopted});
+    }
+  }
   http::Response response;
   response.content_type = "text/html; charset=utf-8";
   response.body = render_landing_page(info);

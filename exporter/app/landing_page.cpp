@@ -57,7 +57,22 @@ std::string render_landing_page(const LandingInfo& info) {
   html += "<tr><td>Users configured</td><td>" + std::to_string(info.users) + "</td></tr>\n";
   html +=
       "<tr><td>Enterprises configured</td><td>" + std::to_string(info.enterprises) + "</td></tr>\n";
-  html += "</table>\n<ul>\n";
+  html += "</table>\n";
+  if (info.subscriptions_managed) {
+    html += "<h2>Push subscriptions</h2>\n";
+    if (info.subscriptions.empty()) {
+      html += "<p>None active yet.</p>\n";
+    } else {
+      html += "<table>\n<tr><th>Type</th><th>Id</th><th>Scope</th><th>Expires</th><th></th></tr>\n";
+      for (const auto& sub : info.subscriptions) {
+        html += "<tr><td>" + escape_html(sub.resource_type) + "</td><td>" + escape_html(sub.id) +
+                "</td><td>" + escape_html(sub.scope) + "</td><td>" + escape_html(sub.expires) +
+                "</td><td>" + (sub.adopted ? "adopted" : "created") + "</td></tr>\n";
+      }
+      html += "</table>\n";
+    }
+  }
+  html += "<ul>\n";
   html += "<li><a href=\"" + escape_html(info.telemetry_path) + "\">Metrics</a></li>\n";
   html += "<li><a href=\"/-/healthy\">Health</a></li>\n";
   html += "<li><a href=\"/-/ready\">Readiness</a></li>\n";

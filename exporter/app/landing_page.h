@@ -5,6 +5,14 @@
 
 namespace vpbx::app {
 
+struct LandingSubscription {
+  std::string resource_type;
+  std::string id;
+  std::string scope;
+  std::string expires;  // ISO 8601
+  bool adopted = false;
+};
+
 struct LandingInfo {
   std::string telemetry_path;
   std::size_t users = 0;
@@ -14,6 +22,8 @@ struct LandingInfo {
   std::string api_url;
   std::string platform_version;
   std::string api_error;
+  bool subscriptions_managed = false;
+  std::vector<LandingSubscription> subscriptions;
 };
 
 // The HTML of `/`: name, version, links, users configured, API status. No secret ever goes in.

@@ -14,6 +14,7 @@ class FeaturesCollector {
                     std::shared_ptr<CollectorMetrics> metrics,
                     std::shared_ptr<SweepMetrics> sweep_metrics);
   void start() { sweeper_.start(); }
+  void request_stop() { sweeper_.request_stop(); }
   void stop() { sweeper_.stop(); }
 
  private:

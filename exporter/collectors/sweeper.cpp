@@ -71,7 +71,7 @@ void Sweeper::start() {
   dispatcher_ = std::thread([this] { dispatch_loop(); });
 }
 
-void Sweeper::stop() {
+void Sweeper::request_stop() {
   {
     std::lock_guard lock(mutex_);
     stopping_ = true;
@@ -79,6 +79,10 @@ void Sweeper::stop() {
   }
   wake_.notify_all();
   done_.notify_all();
+}
+
+void Sweeper::stop() {
+  request_stop();
   if (dispatcher_.joinable()) dispatcher_.join();
   for (auto& worker : workers_) worker.join();
   workers_.clear();

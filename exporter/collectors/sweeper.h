@@ -48,7 +48,10 @@ class Sweeper {
   Sweeper& operator=(const Sweeper&) = delete;
 
   void start();
-  void stop();  // the caller cancels the API client first so that polls in flight end soon
+  // Stopping in two steps: request_stop() first (a sweep ending now is not reported), then cancel
+  // the API client so that polls in flight end soon, then stop() joins.
+  void request_stop();
+  void stop();
   std::uint64_t sweeps_completed() const;
 
  private:

@@ -6,6 +6,8 @@ namespace vpbx::collectors {
 
 bool SystemCollector::poll(api::Client& client) {
   auto result = client.get_server_info();
+  // Cut short by a shutdown or reload: says nothing about the platform.
+  if (!result.ok() && result.error == "cancelled") return false;
   {
     std::lock_guard lock(mutex_);
     status_.polled = true;

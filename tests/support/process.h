@@ -37,6 +37,8 @@ int run_command(const std::string& binary, const std::vector<std::string>& args,
                 std::string& output);
 
 std::string make_temp_dir();
+// A loopback port free at the time of the call, for a child that must be told its port upfront.
+int free_port();
 void write_file(const std::string& path, const std::string& content);
 
 }  // namespace vpbx::test
