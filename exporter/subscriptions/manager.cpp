@@ -246,8 +246,13 @@ bool Manager::reconcile() {
     ours[type];
   }
   std::vector<api::Subscription> unwanted_type;
-  for (const auto& s : *listed.value) {
+  for (auto s : *listed.value) {
     if (s.notification_url != url_) continue;  // someone else's: never touched
+    if (const auto it = created_.find(s.id); it != created_.end() && items_of(s).empty()) {
+      s.enterprise_names = it->second.enterprise_names;
+      s.user_ids = it->second.user_ids;
+      s.login_names = it->second.login_names;
+    }
     if (!wanted.count(s.resource_type)) {
       unwanted_type.push_back(s);
     } else {
@@ -257,7 +262,7 @@ bool Manager::reconcile() {
 
   std::vector<Tracked> next_known;
   auto track = [&](const api::Subscription& s) {
-    const bool adopted = !created_ids_.count(s.id);
+    const bool adopted = !created_.count(s.id);
     if (adopted && adoption_logged_.insert(s.id).second) {
       log::info("subscription adopted", {{"resource_type", s.resource_type},
                                          {"id", s.id},
@@ -338,7 +343,7 @@ bool Manager::reconcile() {
         std::lock_guard lock(mutex_);
         renew_before_ms_ = std::max<std::int64_t>(lifetime / 2, 0);
       }
-      created_ids_.insert(s.id);
+      created_[s.id] = s;
       log::info(c.renewal ? "subscription renewed" : "subscription created",
                 {{"resource_type", type},
                  {"id", s.id},
@@ -367,6 +372,9 @@ bool Manager::reconcile() {
     remove(s, "resource type no longer configured");
   }
 
+  std::set<std::string> live;
+  for (const auto& t : next_known) live.insert(t.subscription.id);
+  std::erase_if(created_, [&](const auto& entry) { return !live.count(entry.first); });
   std::lock_guard lock(mutex_);
   known_ = std::move(next_known);
   wanted_ = std::move(wanted);

@@ -110,7 +110,9 @@ class Manager {
   std::size_t bulk_limit_;
   bool bulk_known_ = false;
   int failures_ = 0;
-  std::set<std::string> created_ids_;
+  // Ours by id, with the scope we asked for: a listing that leaves the scope out must not look
+  // like an unscoped subscription (that would be replaced at every re-list).
+  std::map<std::string, api::Subscription> created_;
   std::set<std::string> adoption_logged_;
   log::ErrorLatch list_latch_, create_latch_, delete_latch_;
   bool short_lifetime_logged_ = false;
