@@ -287,3 +287,14 @@ TEST_CASE("pushed events for unknown users are not applied when discovery is off
   CHECK(store.apply_push(*cdr)[0].outcome == vpbx::state::EventOutcome::unknown_user);
   CHECK(find_samples(exposition(store), "vpbx_user_calls_total").empty());
 }
+
+TEST_CASE("a poll reports a change only against a state seen before", "[state][presence][features]") {
+  Store store;
+  store.configure(two_rooms());
+  CHECK_FALSE(store.set_presence(176125, "IDLE"));  // first sight: nothing push could have sent
+  CHECK_FALSE(store.set_presence(176125, "IDLE"));
+  CHECK(store.set_presence(176125, "BUSY"));
+  CHECK_FALSE(store.set_features(176125, {feature("CENTRAL_DND", "INACTIVE")}));
+  CHECK_FALSE(store.set_features(176125, {feature("CENTRAL_DND", "INACTIVE")}));
+  CHECK(store.set_features(176125, {feature("CENTRAL_DND", "ACTIVE")}));
+}

@@ -203,8 +203,9 @@ bool Store::set_presence(std::int64_t user_id, const std::string& raw_state) {
     const auto it = users_.find(user_id);
     if (it == users_.end()) return false;
     const PresenceState state = presence_map_.map(raw_state, &known);
-    changed = it->second.presence != state;
+    changed = it->second.presence_seen && it->second.presence != state;
     it->second.presence = state;
+    it->second.presence_seen = true;
     if (!known) ++unmapped_presence_;
   }
   if (!known && unmapped_logged_.first_time(raw_state)) {

@@ -127,6 +127,7 @@ class Store : public prometheus::Collectable {
     bool configured = false;
     bool discovered = false;
     PresenceState presence = PresenceState::unknown;
+    bool presence_seen = false;  // the first state seen is news to no one
     std::map<std::string, FeatureState> features;
     std::map<std::string, double> feature_changes;
     CallCounters calls;
