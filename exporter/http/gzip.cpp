@@ -47,24 +47,65 @@ double quality(std::string_view params) {
 
 }  // namespace
 
-std::string gzip_compress(std::string_view data, int level) {
+struct GzipStream::State {
   z_stream stream{};
+  // On the heap: CivetWeb's worker threads have small stacks.
+  std::vector<char> buffer = std::vector<char>(65536);
+};
+
+GzipStream::GzipStream(int level) : state_(std::make_unique<State>()) {
   // 16 + MAX_WBITS asks zlib for the gzip wrapper instead of zlib's own.
-  if (deflateInit2(&stream, level, Z_DEFLATED, 16 + MAX_WBITS, 8, Z_DEFAULT_STRATEGY) != Z_OK) {
+  if (deflateInit2(&state_->stream, level, Z_DEFLATED, 16 + MAX_WBITS, 8, Z_DEFAULT_STRATEGY) !=
+      Z_OK) {
+    state_.reset();
     throw std::runtime_error("gzip: deflateInit2 failed");
   }
-  std::string out;
-  out.resize(deflateBound(&stream, static_cast<uLong>(data.size())));
+}
+
+GzipStream::~GzipStream() {
+  if (state_) deflateEnd(&state_->stream);
+}
+
+void GzipStream::deflate_all(std::string_view data, int flush) {
+  if (!state_) throw std::runtime_error("gzip: stream already finished");
+  z_stream& stream = state_->stream;
   stream.next_in = reinterpret_cast<Bytef*>(const_cast<char*>(data.data()));
   stream.avail_in = static_cast<uInt>(data.size());
-  stream.next_out = reinterpret_cast<Bytef*>(out.data());
-  stream.avail_out = static_cast<uInt>(out.size());
-  const int rc = deflate(&stream, Z_FINISH);
-  const auto written = stream.total_out;
-  deflateEnd(&stream);
-  if (rc != Z_STREAM_END) throw std::runtime_error("gzip: deflate failed");
-  out.resize(written);
-  return out;
+  // The output grows by what deflate produces; sizing it by deflateBound() up front would touch
+  // as many bytes as the input for an answer ten to twenty times smaller.
+  auto& buffer = state_->buffer;
+  do {
+    stream.next_out = reinterpret_cast<Bytef*>(buffer.data());
+    stream.avail_out = static_cast<uInt>(buffer.size());
+    const int rc = deflate(&stream, flush);
+    if (rc == Z_STREAM_ERROR) throw std::runtime_error("gzip: deflate failed");
+    out_.append(buffer.data(), buffer.size() - stream.avail_out);
+    if (rc == Z_STREAM_END) return;
+  } while (stream.avail_out == 0 || stream.avail_in > 0);
+  if (flush == Z_FINISH) throw std::runtime_error("gzip: deflate did not finish");
+}
+
+void GzipStream::write(std::string_view data) {
+  // avail_in is 32 bits: feed very large inputs in slices.
+  constexpr std::size_t kSlice = std::size_t{1} << 30;
+  while (!data.empty()) {
+    const std::string_view slice = data.substr(0, kSlice);
+    deflate_all(slice, Z_NO_FLUSH);
+    data.remove_prefix(slice.size());
+  }
+}
+
+std::string GzipStream::finish() {
+  deflate_all({}, Z_FINISH);
+  deflateEnd(&state_->stream);
+  state_.reset();
+  return std::move(out_);
+}
+
+std::string gzip_compress(std::string_view data, int level) {
+  GzipStream stream(level);
+  stream.write(data);
+  return stream.finish();
 }
 
 bool accepts_gzip(std::string_view accept_encoding) {

@@ -3,9 +3,9 @@
 #include <civetweb.h>
 #include <crypt.h>
 #include <fcntl.h>
+#include <malloc.h>
 #include <netdb.h>
 #include <prometheus/metric_family.h>
-#include <prometheus/text_serializer.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
@@ -24,6 +24,7 @@
 #include <unordered_map>
 
 #include "exporter/http/detail.h"
+#include "exporter/http/exposition.h"
 #include "exporter/http/gzip.h"
 #include "exporter/http/tls_shim.h"
 #include "exporter/log/log.h"
@@ -88,6 +89,10 @@ std::optional<std::string> base64_decode(std::string_view text) {
 namespace {
 
 using Clock = std::chrono::steady_clock;
+
+constexpr int kMetricsGzipLevel = 1;
+// Scrapes of at least this many series return their memory to the system afterwards.
+constexpr std::size_t kTrimAfterSeries = 20000;
 
 std::string lower(std::string text) {
   std::transform(text.begin(), text.end(), text.begin(),
@@ -291,10 +296,13 @@ struct Server::Impl {
   // What happened on the wire while handling one request.
   struct Exchange {
     bool close_connection = false;  // the body was not read to its end
+    // What /metrics rendered, freed only after the answer is sent: freeing 300k series takes
+    // longer than sending them.
+    std::vector<prometheus::MetricFamily> scraped;
   };
   Response dispatch(mg_connection* conn, Request& request, Exchange& exchange);
   bool authorized(const Request& request);
-  Response render_metrics(const Request& request);
+  Response render_metrics(const Request& request, Exchange& exchange);
   void send(mg_connection* conn, const Request& request, const Response& response,
             const Exchange& exchange);
   void log_failure(const std::string& route, const std::string& what);
@@ -333,7 +341,7 @@ bool Server::Impl::authorized(const Request& request) {
   return true;
 }
 
-Response Server::Impl::render_metrics(const Request& request) {
+Response Server::Impl::render_metrics(const Request& request, Exchange& exchange) {
   std::vector<std::shared_ptr<prometheus::Collectable>> sources;
   {
     std::lock_guard lock(collectables_mutex);
@@ -343,7 +351,7 @@ Response Server::Impl::render_metrics(const Request& request) {
     }
   }
   // Collected outside the lock: a slow collector must not block registration or other scrapes.
-  std::vector<prometheus::MetricFamily> families;
+  std::vector<prometheus::MetricFamily>& families = exchange.scraped;
   for (const auto& source : sources) {
     try {
       auto collected = source->Collect();
@@ -357,16 +365,21 @@ Response Server::Impl::render_metrics(const Request& request) {
   }
   Response response;
   response.content_type = "text/plain; version=0.0.4; charset=utf-8";
-  response.body = prometheus::TextSerializer().Serialize(families);
   response.headers.emplace_back("Vary", "Accept-Encoding");
   if (accepts_gzip(request.header("accept-encoding"))) {
     try {
-      response.body = gzip_compress(response.body);
+      // Compressed while it is written: a 10k-user text (30 MB) never exists whole. Level 1:
+      // 2.8x faster than 6 on that text for a body 15 % larger (bench/results.md).
+      GzipStream gzip(kMetricsGzipLevel);
+      write_exposition(families, [&gzip](std::string_view chunk) { gzip.write(chunk); });
+      response.body = gzip.finish();
       response.headers.emplace_back("Content-Encoding", "gzip");
+      return response;
     } catch (const std::exception& e) {
       log_failure(options.telemetry_path, e.what());  // the plain body still goes out
     }
   }
+  response.body = exposition(families);
   return response;
 }
 
@@ -468,7 +481,7 @@ Response Server::Impl::dispatch(mg_connection* conn, Request& request, Exchange&
 
   const std::string route_name = chosen->method + " " + chosen->path + (chosen->prefix ? "/*" : "");
   try {
-    if (telemetry) return render_metrics(request);
+    if (telemetry) return render_metrics(request, exchange);
     return chosen->handler(request);
   } catch (const std::exception& e) {
     log_failure(route_name, e.what());
@@ -536,6 +549,15 @@ void Server::Impl::handle(mg_connection* conn) {
     response = plain(500, "Internal Server Error");
   }
   send(conn, request, response, exchange);
+  std::size_t series = 0;
+  for (const auto& family : exchange.scraped) series += family.metric.size();
+  if (series >= kTrimAfterSeries) {
+    // A large scrape leaves its series and text as free memory in this worker's malloc arena;
+    // without handing it back, the RSS stays at the scrape's peak for good (bench/results.md).
+    response = Response();
+    exchange.scraped = {};
+    ::malloc_trim(0);
+  }
 }
 
 int Server::Impl::on_request(mg_connection* conn) {
