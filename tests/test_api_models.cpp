@@ -434,3 +434,12 @@ TEST_CASE("to_json writes the seed's subscription POST shapes", "[api][parse]") 
   escaped.notification_url = "https://x/webhook/a\"b";
   CHECK(to_json(escaped).find(R"(a\"b)") != std::string::npos);
 }
+
+TEST_CASE("deeply nested input is refused without exhausting the stack", "[api][parse]") {
+  // The recursive parser would need a stack frame per level; 200,000 levels overflow 8 MiB.
+  const std::string deep(200000, '[');
+  std::string error;
+  CHECK_FALSE(vpbx::api::parse_push_body(deep, &error).has_value());
+  CHECK_FALSE(error.empty());
+  CHECK_FALSE(vpbx::api::parse_features(std::string(200000, '{'), &error).has_value());
+}

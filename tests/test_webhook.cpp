@@ -4,6 +4,7 @@
 
 #include <arpa/inet.h>
 #include <netinet/in.h>
+#include <poll.h>
 #include <prometheus/registry.h>
 #include <prometheus/text_serializer.h>
 #include <sys/socket.h>
@@ -154,6 +155,38 @@ RawResult send_and_wait_for_close(int port, const std::string& bytes) {
     const ssize_t n = ::recv(fd, buffer, sizeof buffer, 0);
     if (n <= 0) break;
     result.reply.append(buffer, static_cast<std::size_t>(n));
+  }
+  result.elapsed = std::chrono::duration_cast<std::chrono::milliseconds>(
+      std::chrono::steady_clock::now() - start);
+  ::close(fd);
+  return result;
+}
+
+// Sends `head`, then `body` one byte every `gap`, until the server answers or closes; returns how
+// long that took from the head, and the answer.
+RawResult trickle_and_wait_for_close(int port, const std::string& head, const std::string& body,
+                                     std::chrono::milliseconds gap) {
+  const int fd = ::socket(AF_INET, SOCK_STREAM, 0);
+  REQUIRE(fd >= 0);
+  sockaddr_in address{};
+  address.sin_family = AF_INET;
+  address.sin_port = htons(static_cast<uint16_t>(port));
+  address.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  REQUIRE(::connect(fd, reinterpret_cast<sockaddr*>(&address), sizeof address) == 0);
+  const auto start = std::chrono::steady_clock::now();
+  REQUIRE(::send(fd, head.data(), head.size(), MSG_NOSIGNAL) == static_cast<ssize_t>(head.size()));
+  RawResult result;
+  std::size_t sent = 0;
+  char buffer[4096];
+  while (std::chrono::steady_clock::now() - start < 20s) {
+    pollfd readable{fd, POLLIN, 0};
+    if (::poll(&readable, 1, static_cast<int>(gap.count())) > 0) {
+      const ssize_t n = ::recv(fd, buffer, sizeof buffer, 0);
+      if (n <= 0) break;
+      result.reply.append(buffer, static_cast<std::size_t>(n));
+      continue;
+    }
+    if (sent < body.size() && ::send(fd, body.data() + sent, 1, MSG_NOSIGNAL) == 1) ++sent;
   }
   result.elapsed = std::chrono::duration_cast<std::chrono::milliseconds>(
       std::chrono::steady_clock::now() - start);
@@ -548,6 +581,19 @@ TEST_CASE("slow clients are cut off by the request and idle timeouts", "[webhook
     // CivetWeb retries a body read that times out, up to three timeouts in all (1.5 s here).
     CHECK(r.elapsed >= 400ms);
     CHECK(r.elapsed < 3s);
+    CHECK(h.store_text().find("outcome=\"counted\"} 1") == std::string::npos);
+  }
+  SECTION("a body trickled a byte at a time is cut off at the request timeout") {
+    const std::string body = cdr_with_id("trickled");
+    const auto r = trickle_and_wait_for_close(
+        h.server->port(),
+        head + "Content-Type: application/json\r\nContent-Length: " + std::to_string(body.size()) +
+            "\r\n\r\n",
+        body, 100ms);
+    INFO(r.elapsed.count() << " ms: " << r.reply);
+    CHECK(r.reply.rfind("HTTP/1.1 408", 0) == 0);
+    CHECK(r.elapsed >= 400ms);
+    CHECK(r.elapsed < 3s);  // 2.7 s of body at one byte per 100 ms would not fit
     CHECK(h.store_text().find("outcome=\"counted\"} 1") == std::string::npos);
   }
   SECTION("half a request head, then nothing") {

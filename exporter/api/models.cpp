@@ -22,7 +22,7 @@ void set_error(std::string* error, std::string message) {
 
 // Parses the whole text; on failure says where, never echoes the input (it may be large).
 bool parse_document(std::string_view json, Document& doc, std::string* error) {
-  doc.Parse(json.data(), json.size());
+  doc.Parse<rapidjson::kParseIterativeFlag>(json.data(), json.size());
   if (doc.HasParseError()) {
     set_error(error, std::string("invalid JSON at offset ") + std::to_string(doc.GetErrorOffset()) +
                          ": " + rapidjson::GetParseError_En(doc.GetParseError()));
@@ -445,7 +445,7 @@ std::string to_json(const SubscriptionRequest& request) {
 
 std::string to_json(const Feature& feature) {
   Document doc;
-  if (!feature.raw_json.empty()) doc.Parse(feature.raw_json.data(), feature.raw_json.size());
+  if (!feature.raw_json.empty()) doc.Parse<rapidjson::kParseIterativeFlag>(feature.raw_json.data(), feature.raw_json.size());
   if (feature.raw_json.empty() || doc.HasParseError() || !doc.IsObject()) doc.SetObject();
   auto& alloc = doc.GetAllocator();
   const Feature base = feature_from(doc);

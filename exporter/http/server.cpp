@@ -463,9 +463,24 @@ Response Server::Impl::dispatch(mg_connection* conn, Request& request, Exchange&
       mg_printf(conn, "HTTP/1.1 100 Continue\r\n\r\n");
     }
     char buffer[16384];
+    // CivetWeb's timeout bounds each read, and mg_read() returns only once it has the length it
+    // was asked for: a client trickling a byte at a time would hold this worker for ever. So the
+    // whole body must arrive within the request timeout, and reads start at one byte and double
+    // while the data comes fast (a 1 KiB push takes about ten reads), falling back to one byte
+    // as soon as a read waits: a slow client is then checked against the deadline at every byte.
+    const auto deadline =
+        std::chrono::steady_clock::now() + std::chrono::milliseconds(options.request_timeout_ms);
+    std::size_t chunk = 1;
     while (true) {
-      const int n = mg_read(conn, buffer, sizeof buffer);
+      const auto started = std::chrono::steady_clock::now();
+      const int n = mg_read(conn, buffer, chunk);
       if (n == 0) break;
+      const auto now = std::chrono::steady_clock::now();
+      if (now > deadline) {
+        exchange.close_connection = true;
+        request.body.clear();
+        return plain(408, "Request Timeout");
+      }
       if (n < 0) {
         exchange.close_connection = true;
         return plain(400, "Cannot read the request body");
@@ -475,6 +490,8 @@ Response Server::Impl::dispatch(mg_connection* conn, Request& request, Exchange&
         request.body.clear();
         return plain(413, "Request body too large");
       }
+      chunk =
+          now - started > std::chrono::milliseconds(20) ? 1 : std::min(chunk * 2, sizeof buffer);
       request.body.append(buffer, static_cast<std::size_t>(n));
     }
   }
