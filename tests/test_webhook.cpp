@@ -906,3 +906,21 @@ TEST_CASE("a push is answered in well under a millisecond of work", "[webhook][s
   // sanitizer builds on a shared machine.
   CHECK(median < 2000);
 }
+
+TEST_CASE("accepted pushes are reported by resource type", "[webhook]") {
+  Harness h;
+  std::vector<std::string> types;
+  h.receiver->set_push_listener([&](const std::string& type) { types.push_back(type); });
+  vpbx::http::Request request;
+  request.method = "POST";
+  request.path = "/webhook/" + kToken;
+  request.headers["content-type"] = "application/json";
+  request.remote_address = "127.0.0.1";
+  request.body = read_api_data("push_feature.json");
+  CHECK(h.receiver->handle(request).status == 200);
+  request.body = "not json";
+  CHECK(h.receiver->handle(request).status == 400);  // refused: not reported
+  request.body = cdr_with_id("reported");
+  CHECK(h.receiver->handle(request).status == 200);
+  CHECK(types == std::vector<std::string>{"FEATURE", "CALL_LOG"});
+}

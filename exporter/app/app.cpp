@@ -92,6 +92,8 @@ App::App(Flags flags, config::Config config, http::WebConfig web_config)
   server_->add_collectable(registry_);
   server_->add_collectable(process_);
 
+  receiver_->set_push_listener(
+      [health = push_health_](const std::string& type) { health->push_received(type); });
   // The webhook: on the main listener, or on its own (which serves nothing else).
   if (config_.webhook.listen_address.empty()) {
     receiver_->register_routes(*server_);

@@ -123,6 +123,10 @@ std::shared_ptr<const Receiver::Settings> Receiver::make_settings(
   return settings;
 }
 
+void Receiver::set_push_listener(std::function<void(const std::string&)> listener) {
+  push_listener_ = std::move(listener);
+}
+
 void Receiver::reconfigure(const config::WebhookConfig& config) {
   auto next = make_settings(config);
   std::lock_guard lock(settings_mutex_);
@@ -242,9 +246,13 @@ http::Response Receiver::answer(const Settings& settings, const http::Request& r
   }
 
   const double now = unix_now();
-  if (!body->call_log_events.empty()) metrics_->mark_received("CALL_LOG", now);
-  if (!body->feature_events.empty()) metrics_->mark_received("FEATURE", now);
-  if (!body->presence_events.empty()) metrics_->mark_received("PRESENCE", now);
+  for (const auto& [events, type] : {std::pair{body->call_log_events.size(), "CALL_LOG"},
+                                     {body->feature_events.size(), "FEATURE"},
+                                     {body->presence_events.size(), "PRESENCE"}}) {
+    if (events == 0) continue;
+    metrics_->mark_received(type, now);
+    if (push_listener_) push_listener_(type);
+  }
   for (const auto& applied : store_.apply_push(*body)) {
     metrics_->count_event(applied.resource_type, applied.outcome);
   }

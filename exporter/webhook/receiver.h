@@ -10,6 +10,7 @@
 #include <prometheus/registry.h>
 
 #include <array>
+#include <functional>
 #include <memory>
 #include <mutex>
 #include <set>
@@ -60,6 +61,9 @@ class Receiver {
   // webhook.path needs register_routes() again; the old path then answers 404.
   void reconfigure(const config::WebhookConfig& config);
 
+  // Told the resource type of every accepted push (push health). Set before serving.
+  void set_push_listener(std::function<void(const std::string&)> listener);
+
   // Answers one request; never throws. 200 with an empty body once the push is applied.
   http::Response handle(const http::Request& request);
 
@@ -87,6 +91,7 @@ class Receiver {
   std::mutex routes_mutex_;
   std::set<std::string> registered_paths_;
   detail::WarnLimiter warnings_;
+  std::function<void(const std::string&)> push_listener_;
 };
 
 }  // namespace vpbx::webhook
