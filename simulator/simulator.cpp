@@ -13,6 +13,7 @@
 #include <mutex>
 #include <stdexcept>
 
+#include "exporter/http/civetweb_stop.h"
 #include "exporter/log/log.h"
 #include "simulator/impl.h"
 
@@ -40,17 +41,6 @@ std::string civetweb_ports(const std::string& address) {
   if (!a.empty() && a[0] == ':') a = a.substr(1);
   if (a.rfind("0.0.0.0:", 0) == 0) a = a.substr(8);
   return a;
-}
-
-void poke_listener(int port) {
-  const int fd = ::socket(AF_INET, SOCK_STREAM, 0);
-  if (fd < 0) return;
-  sockaddr_in addr{};
-  addr.sin_family = AF_INET;
-  addr.sin_port = htons(static_cast<std::uint16_t>(port));
-  addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-  ::connect(fd, reinterpret_cast<sockaddr*>(&addr), sizeof addr);
-  ::close(fd);
 }
 
 }  // namespace
@@ -136,17 +126,7 @@ void Simulator::stop() {
   d.stop_cv.notify_all();  // wakes hanging requests, latency sleeps and the generator
   if (d.traffic.joinable()) d.traffic.join();
   if (d.ctx) {
-    // CivetWeb's accept loop polls with a 2 s quantum; a connection wakes it to see the stop flag.
-    std::atomic<bool> stopped{false};
-    std::thread poker([&stopped, port = d.port] {
-      while (!stopped.load()) {
-        std::this_thread::sleep_for(std::chrono::milliseconds(20));
-        if (!stopped.load()) poke_listener(port);
-      }
-    });
-    mg_stop(d.ctx);
-    stopped = true;
-    poker.join();
+    http::stop_civetweb(d.ctx, d.port);
     d.ctx = nullptr;
     log::info("simulator stopped");
   }

@@ -23,6 +23,7 @@
 #include <stdexcept>
 #include <unordered_map>
 
+#include "exporter/http/civetweb_stop.h"
 #include "exporter/http/detail.h"
 #include "exporter/http/exposition.h"
 #include "exporter/http/gzip.h"
@@ -705,7 +706,7 @@ void Server::start() {
 
 void Server::stop() {
   if (impl_->ctx == nullptr) return;
-  mg_stop(impl_->ctx);
+  stop_civetweb(impl_->ctx, impl_->bound_port);
   impl_->ctx = nullptr;
   impl_->pem.reset();
 }
