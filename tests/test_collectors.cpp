@@ -13,6 +13,7 @@
 #include "exporter/collectors/presence_collector.h"
 #include "exporter/config/config.h"
 #include "exporter/state/store.h"
+#include "exporter/subscriptions/push_health.h"
 #include "simulator/simulator.h"
 #include "tests/support/exposition.h"
 
@@ -286,5 +287,50 @@ TEST_CASE("a sweep that cannot fit its interval is counted as an overrun", "[col
     return value_or_zero(stack.self_metrics(), "vpbx_collector_sweep_overrun_total",
                          {{"collector", "presence"}}) >= 1;
   }));
+  presence.stop();
+}
+
+TEST_CASE("polling speeds up to poll.fallback while push is unhealthy, and slows down again",
+          "[collectors][push_health]") {
+  vpbx::sim::Simulator sim(sim_options(2));
+  sim.start();
+  Stack stack(sim, "");
+  // PRESENCE is managed, its subscription active: healthy, so the normal (long) interval.
+  auto health = std::make_shared<vpbx::subscriptions::PushHealth>(
+      std::vector<std::string>{"PRESENCE"}, 1500ms);
+  health->set_active("PRESENCE", true);
+  const vpbx::collectors::PollPacing pacing{
+      [health] { return health->poll_interval("PRESENCE", 1h, 100ms); },
+      [health] { health->poll_found_missed("PRESENCE"); }};
+  vpbx::collectors::PresenceCollector presence(pacing, 1, *stack.client, stack.store, stack.metrics,
+                                               stack.sweep_metrics);
+  const auto polls = [&] {
+    return sim.stats().requests_by_route["GET v1/users/{userId}/presence"];
+  };
+  const auto interval = [&] {
+    return sample_value(stack.self_metrics(), "vpbx_collector_interval_seconds",
+                        {{"collector", "presence"}});
+  };
+  presence.start();
+  // The first user at once, the second half an hour later: the sweep is spread over the hour.
+  REQUIRE(eventually([&] { return polls() >= 1; }));
+  std::this_thread::sleep_for(500ms);
+  CHECK(polls() == 1);
+  CHECK(interval() == 3600);
+
+  // A poll finds a change push never delivered: unhealthy, polling at the fallback pace.
+  sim.set_presence(sim.truth().front().user_id, "BUSY");
+  health->poll_found_missed("PRESENCE");
+  CHECK_FALSE(health->healthy("PRESENCE"));
+  REQUIRE(eventually([&] { return polls() >= 10; }, 5s));
+  CHECK(interval() == Approx(0.1));
+
+  // No miss for a whole window: healthy again, back to the long interval.
+  REQUIRE(eventually([&] { return health->healthy("PRESENCE"); }, 10s));
+  std::this_thread::sleep_for(300ms);  // a sweep in progress finishes
+  const auto settled = polls();
+  std::this_thread::sleep_for(700ms);
+  CHECK(polls() <= settled + 2);
+  CHECK(interval() == 3600);
   presence.stop();
 }
