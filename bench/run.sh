@@ -154,23 +154,24 @@ done
 
 WEBHOOK_ROWS=()
 WEBHOOK_OK=1
-RUN_TAG=1
-wrk_run() {  # URL CONNECTIONS -> RESULT line
+RUN_TAG=0
+wrk_run() {  # URL CONNECTIONS RUN_TAG -> RESULT line (runs in a subshell: the caller counts tags)
   local threads=$(($2 < 2 ? 1 : 2))
   wrk -t"$threads" -c"$2" -d"${WEBHOOK_SECONDS}s" --latency -s "$ROOT/bench/webhook.lua" "$1" \
-    -- "$PUSH_BODY" "$(printf '%08x' $RUN_TAG)" | grep '^RESULT' || die "wrk failed on $1"
-  RUN_TAG=$((RUN_TAG + 1))
+    -- "$PUSH_BODY" "$(printf '%08x' "$3")" | grep '^RESULT' || die "wrk failed on $1"
 }
 field() { sed -n "s/.* $1=\([^ ]*\).*/\1/p" <<<" $2"; }
 
 for connections in 1 8 64; do
-  bare=$(wrk_run "http://127.0.0.1:$BARE_PORT/webhook/$TOKEN" "$connections")
+  RUN_TAG=$((RUN_TAG + 1))
+  bare=$(wrk_run "http://127.0.0.1:$BARE_PORT/webhook/$TOKEN" "$connections" $RUN_TAG)
   bare_rps=$(field rps "$bare")
   WEBHOOK_ROWS+=("| bare CivetWeb (204) | $connections | $bare_rps | $(field p50_ms "$bare") | $(field p99_ms "$bare") | | |")
   for mode in durable memory; do
     url="http://127.0.0.1:${EXP_PORT[$mode]}"
     curl -fs "$url/metrics" >"$WORK/before.txt"
-    result=$(wrk_run "$url/webhook/$TOKEN" "$connections")
+    RUN_TAG=$((RUN_TAG + 1))
+    result=$(wrk_run "$url/webhook/$TOKEN" "$connections" $RUN_TAG)
     sleep 1  # the journal commits every 20 ms; counters show what is fsynced
     curl -fs "$url/metrics" >"$WORK/after.txt"
     delta() { echo $(($(metric "$WORK/after.txt" "$1") - $(metric "$WORK/before.txt" "$1"))); }
@@ -190,7 +191,7 @@ for connections in 1 8 64; do
       WEBHOOK_OK=0
     fi
     label=$([ "$mode" = durable ] && echo "exporter, state_file" || echo "exporter, no state_file")
-    WEBHOOK_ROWS+=("| $label | $connections | $(field rps "$result") | $(field p50_ms "$result") | $(field p99_ms "$result") | $(ratio "$(field rps "$result")" "$bare_rps") | 2xx seen $ok, answered 200 $answered, counted $counted, per-user $per_user, lost $lost: $check |")
+    WEBHOOK_ROWS+=("| $label | $connections | $(field rps "$result") | $(field p50_ms "$result") | $(field p99_ms "$result") | $(ratio "$(field rps "$result")" "$bare_rps") | 2xx seen $ok, answered 200 $answered, counted $counted, per-user $per_user, duplicates $duplicate, lost $lost: $check |")
   done
 done
 stop "$BARE_PID"
@@ -319,7 +320,7 @@ WEBHOOK_RATIO_MIN=$(printf '%s\n' "${WEBHOOK_ROWS[@]}" | awk -F'|' '$2 ~ /export
 {
   echo "# Benchmark results"
   echo
-  echo "Measured by \`bench/run.sh\` on $(date -u +%Y-%m-%d) at revision $(git -C "$ROOT" rev-parse --short=12 HEAD 2>/dev/null || echo unknown)."
+  echo "Measured by \`bench/run.sh\` on $(date -u +%Y-%m-%d) at revision ${VPBX_BENCH_REVISION:-$(git -C "$ROOT" rev-parse --short=12 HEAD 2>/dev/null || echo unknown)}."
   echo "Machine: $MACHINE. Shared with other jobs: compare the ratios, not the absolute numbers."
   echo
   echo "## Targets"
