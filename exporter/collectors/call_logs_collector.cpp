@@ -3,7 +3,7 @@
 #include <algorithm>
 #include <chrono>
 
-#include "exporter/collectors/sweep_items.h"
+#include "exporter/collectors/user_sweep.h"
 
 namespace vpbx::collectors {
 namespace {

@@ -7,8 +7,8 @@
 // remembered but not counted, so a fresh start does not backfill old calls into the counters.
 
 #include "exporter/api/client.h"
-#include "exporter/collectors/sweep_items.h"
 #include "exporter/collectors/sweeper.h"
+#include "exporter/collectors/user_sweep.h"
 #include "exporter/config/config.h"
 #include "exporter/state/store.h"
 

@@ -2,28 +2,16 @@
 // Polls v1/users/{userId}/feat for every tracked user, spread across poll.features.
 
 #include "exporter/api/client.h"
-#include "exporter/collectors/sweep_items.h"
-#include "exporter/collectors/sweeper.h"
+#include "exporter/collectors/user_sweep.h"
 #include "exporter/state/store.h"
 
 namespace vpbx::collectors {
 
-class FeaturesCollector {
+class FeaturesCollector : public UserSweep {
  public:
   FeaturesCollector(PollPacing pacing, int workers, api::Client& client, state::Store& store,
                     std::shared_ptr<CollectorMetrics> metrics,
                     std::shared_ptr<SweepMetrics> sweep_metrics);
-  void start() { sweeper_.start(); }
-  void request_stop() { sweeper_.request_stop(); }
-  void stop() { sweeper_.stop(); }
-
- private:
-  std::string poll(const std::string& user_id);
-
-  PollPacing pacing_;
-  api::Client& client_;
-  state::Store& store_;
-  Sweeper sweeper_;
 };
 
 }  // namespace vpbx::collectors

@@ -1,5 +1,6 @@
 #pragma once
-// What the per-user collectors share: the items of a sweep and a poll's outcome.
+// What the polling collectors share: their pacing, a poll's outcome, and UserSweep, the
+// machinery of the collectors that poll one route per tracked user (presence, features).
 
 #include <functional>
 #include <string>
@@ -30,5 +31,22 @@ std::string error_of(const api::Result<T>& result) {
   if (result.ok()) return {};
   return result.error.empty() ? std::string("request failed") : result.error;
 }
+
+// Polls one route per tracked user, each once per interval, spread evenly across it.
+class UserSweep {
+ public:
+  // Polls one user: "" on success, else a short error (see error_of).
+  using PollUser = std::function<std::string(std::int64_t user_id)>;
+
+  UserSweep(std::string name, std::string interval_key, PollPacing pacing, int workers,
+            state::Store& store, PollUser poll_user, std::shared_ptr<CollectorMetrics> metrics,
+            std::shared_ptr<SweepMetrics> sweep_metrics);
+  void start() { sweeper_.start(); }
+  void request_stop() { sweeper_.request_stop(); }
+  void stop() { sweeper_.stop(); }
+
+ private:
+  Sweeper sweeper_;
+};
 
 }  // namespace vpbx::collectors
