@@ -19,6 +19,7 @@
 #include "exporter/api/detail.h"
 #include "exporter/api/rate_limiter.h"
 #include "simulator/simulator.h"
+#include "tests/support/log_capture.h"
 
 using namespace vpbx::api;
 using namespace std::chrono_literals;
@@ -545,37 +546,6 @@ TEST_CASE("cancel() ends backoffs and transfers in progress", "[api]") {
 namespace {
 
 // Captures what is written to stderr (the log) while alive.
-class StderrCapture {
- public:
-  StderrCapture() {
-    std::fflush(stderr);
-    file_ = std::tmpfile();
-    saved_ = dup(2);
-    dup2(fileno(file_), 2);
-  }
-  std::string finish() {
-    std::fflush(stderr);
-    dup2(saved_, 2);
-    close(saved_);
-    std::string out;
-    std::rewind(file_);
-    char buf[4096];
-    for (size_t n; (n = std::fread(buf, 1, sizeof buf, file_)) > 0;) out.append(buf, n);
-    std::fclose(file_);
-    return out;
-  }
-
- private:
-  std::FILE* file_ = nullptr;
-  int saved_ = -1;
-};
-
-std::size_t occurrences(const std::string& text, const std::string& what) {
-  std::size_t n = 0;
-  for (auto pos = text.find(what); pos != std::string::npos; pos = text.find(what, pos + 1)) ++n;
-  return n;
-}
-
 }  // namespace
 
 TEST_CASE("failures are logged once per state change, without secrets", "[api]") {
@@ -584,7 +554,7 @@ TEST_CASE("failures are logged once per state change, without secrets", "[api]")
   config.max_retries = 0;
   config.password = "s3cret-Pa55";
   Client client(config, nullptr, limiter_for(config));
-  StderrCapture capture;
+  vpbx::test::StderrCapture capture;
   for (int i = 0; i < 3; ++i) {
     server.push({500, "{}", {}, 0ms});
     client.get_server_info();
@@ -598,9 +568,9 @@ TEST_CASE("failures are logged once per state change, without secrets", "[api]")
     client.get_server_info();
   }
   const std::string log = capture.finish();
-  CHECK(occurrences(log, "VPBX API request failing") == 1);
-  CHECK(occurrences(log, "VPBX API request recovered") == 1);
-  CHECK(occurrences(log, "VPBX API refused the credentials") == 1);
+  CHECK(vpbx::test::count_occurrences(log, "VPBX API request failing") == 1);
+  CHECK(vpbx::test::count_occurrences(log, "VPBX API request recovered") == 1);
+  CHECK(vpbx::test::count_occurrences(log, "VPBX API refused the credentials") == 1);
   CHECK(log.find("Swiss and French") != std::string::npos);  // the firewall hint
   CHECK(log.find("s3cret-Pa55") == std::string::npos);
   CHECK(log.find(config.application_id) == std::string::npos);

@@ -10,6 +10,7 @@
 #include "simulator/simulator.h"
 #include "tests/support/exposition.h"
 #include "tests/support/http_client.h"
+#include "tests/support/log_capture.h"
 #include "tests/support/process.h"
 
 using namespace std::chrono_literals;
@@ -76,13 +77,6 @@ bool wait_for_metric(int port, const std::string& name, double value) {
     std::this_thread::sleep_for(100ms);
   }
   return false;
-}
-
-std::size_t count(const std::string& text, const std::string& needle) {
-  std::size_t n = 0;
-  for (auto pos = text.find(needle); pos != std::string::npos; pos = text.find(needle, pos + 1))
-    ++n;
-  return n;
 }
 
 }  // namespace
@@ -189,7 +183,7 @@ TEST_CASE("a failing API makes vpbx_up 0 and is logged once, not in a loop", "[e
                      {{"endpoint", "v1/system/server"}, {"code", "401"}})
             .value_or(0) >= 4);
   const std::string log = exporter.log();
-  CHECK(count(log, "platform API down") == 1);
+  CHECK(vpbx::test::count_occurrences(log, "platform API down") == 1);
   CHECK_THAT(log, !Catch::Contains("not-the-password"));
 }
 
@@ -284,8 +278,8 @@ TEST_CASE("managed subscriptions are listed on the landing page and deleted at a
   CHECK(all_three);
   // The notificationUrl carries the token; the landing page must not.
   CHECK_THAT(http_request(base + "/").body, !Catch::Contains("landing-page-test-token"));
-  CHECK(count(listed(), "\"notificationUrl\"") == 3);
+  CHECK(vpbx::test::count_occurrences(listed(), "\"notificationUrl\"") == 3);
   exporter.signal(SIGTERM);
   CHECK(exporter.wait(30s) == 0);
-  CHECK(count(listed(), "\"notificationUrl\"") == 0);
+  CHECK(vpbx::test::count_occurrences(listed(), "\"notificationUrl\"") == 0);
 }

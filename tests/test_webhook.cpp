@@ -25,6 +25,7 @@
 #include "simulator/simulator.h"
 #include "tests/support/exposition.h"
 #include "tests/support/http_client.h"
+#include "tests/support/log_capture.h"
 
 using vpbx::test::find_samples;
 using vpbx::test::http_request;
@@ -192,42 +193,6 @@ RawResult trickle_and_wait_for_close(int port, const std::string& head, const st
       std::chrono::steady_clock::now() - start);
   ::close(fd);
   return result;
-}
-
-// Captures what is written to stderr (the log) while alive.
-class StderrCapture {
- public:
-  StderrCapture() {
-    std::fflush(stderr);
-    file_ = std::tmpfile();
-    saved_ = dup(2);
-    dup2(fileno(file_), 2);
-  }
-  ~StderrCapture() {
-    if (saved_ >= 0) finish();
-  }
-  std::string finish() {
-    std::fflush(stderr);
-    dup2(saved_, 2);
-    close(saved_);
-    saved_ = -1;
-    std::string out;
-    std::rewind(file_);
-    char buf[4096];
-    for (size_t n; (n = std::fread(buf, 1, sizeof buf, file_)) > 0;) out.append(buf, n);
-    std::fclose(file_);
-    return out;
-  }
-
- private:
-  std::FILE* file_ = nullptr;
-  int saved_ = -1;
-};
-
-std::size_t count_of(const std::string& text, const std::string& what) {
-  std::size_t n = 0;
-  for (auto at = text.find(what); at != std::string::npos; at = text.find(what, at + 1)) ++n;
-  return n;
 }
 
 }  // namespace
@@ -731,7 +696,7 @@ TEST_CASE("malformed bodies get 400 and leave every store counter unchanged",
 TEST_CASE("a malformed body is logged once per kind of error, without its content or the token",
           "[webhook][malformed]") {
   Harness h;
-  StderrCapture capture;
+  vpbx::test::StderrCapture capture;
   const std::string secret_number = "+41225117902";
   for (int i = 0; i < 5; ++i) {
     h.push("{\"callLogEvents\":[{\"callLog\":{\"callPartyNumber\":\"" + secret_number + "\"}}" +
@@ -742,7 +707,7 @@ TEST_CASE("a malformed body is logged once per kind of error, without its conten
   h.post("/webhook/" + kToken, "{}", "text/plain");  // not a malformed body: not logged
   const std::string log = capture.finish();
   INFO(log);
-  CHECK(count_of(log, "webhook refused a malformed push body") == 3);
+  CHECK(vpbx::test::count_occurrences(log, "webhook refused a malformed push body") == 3);
   CHECK(log.find(secret_number) == std::string::npos);
   CHECK(log.find("41225117902") == std::string::npos);
   CHECK(log.find(kToken) == std::string::npos);
