@@ -391,6 +391,11 @@ WEBHOOK_RATIO_MIN=$(printf '%s\n' "${WEBHOOK_ROWS[@]}" | awk -F'|' '$2 ~ /export
   echo '```'
   cat "$WORK/micro.txt"
   echo '```'
+  # The analysis is written by hand, from profiles; it is kept next to the numbers.
+  if [ -f "$ROOT/bench/analysis.md" ]; then
+    echo
+    cat "$ROOT/bench/analysis.md"
+  fi
 } >"$WORK/results.md"
 
 cp "$WORK/results.md" "$RESULTS"
