@@ -7,6 +7,13 @@
 namespace vpbx::sim {
 namespace {
 
+// scheme://host:port of a notificationUrl: its path may carry the receiver's secret token.
+std::string origin_of(const std::string& url) {
+  const auto scheme = url.find("://");
+  const auto path = url.find('/', scheme == std::string::npos ? 0 : scheme + 3);
+  return path == std::string::npos ? url : url.substr(0, path);
+}
+
 size_t discard(char*, size_t size, size_t count, void*) {
   return size * count;
 }
@@ -112,13 +119,13 @@ void PushSender::run() {
     if (rc == CURLE_OK) curl_easy_getinfo(curl, CURLINFO_RESPONSE_CODE, &status);
     if (rc == CURLE_OK && status >= 200 && status < 300) {
       ++sent_;
-      if (latch.recover()) log::info("push delivery recovered", {{"url", push.url}});
+      if (latch.recover()) log::info("push delivery recovered", {{"to", origin_of(push.url)}});
     } else {
       ++failed_;
       const std::string reason =
           rc != CURLE_OK ? curl_easy_strerror(rc) : "HTTP " + std::to_string(status);
       if (latch.fail(reason)) {
-        log::warn("push delivery failed", {{"url", push.url}, {"reason", reason}});
+        log::warn("push delivery failed", {{"to", origin_of(push.url)}, {"reason", reason}});
       }
     }
   }

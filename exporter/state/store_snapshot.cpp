@@ -64,10 +64,24 @@ void Store::commit(const Batch& batch, bool replay) {
 }
 
 std::string Store::snapshot_json(std::uint64_t journal_seq) const {
-  std::lock_guard lock(mutex_);
-  // Ids still waiting for the journal are not durable: a crash must let a poll find them again.
-  std::set<std::string_view> pending_ids;
-  for (const auto& call : pending_.calls) pending_ids.insert(call.id);
+  // Copied under the lock, written outside it: pushes and scrapes do not wait on the JSON.
+  std::map<std::int64_t, UserState> users;
+  std::map<std::pair<std::string, Direction>, DurationHistogram> durations;
+  std::map<std::string, CallLogCursor> cursors;
+  std::vector<std::pair<std::string, std::int64_t>> seen;
+  {
+    std::lock_guard lock(mutex_);
+    // Ids still waiting for the journal are not durable: a crash must let a poll find them again.
+    std::set<std::string_view> pending_ids;
+    for (const auto& call : pending_.calls) pending_ids.insert(call.id);
+    users = users_;
+    durations = durations_;
+    cursors = durable_cursors_;
+    seen.reserve(seen_call_logs_.size());
+    for (const auto& [id, call_start] : seen_call_logs_) {
+      if (!pending_ids.count(id)) seen.emplace_back(id, call_start);
+    }
+  }
 
   rapidjson::StringBuffer buffer;
   Writer w(buffer);
@@ -78,7 +92,7 @@ std::string Store::snapshot_json(std::uint64_t journal_seq) const {
   w.Uint64(journal_seq);
   w.Key("users");
   w.StartArray();
-  for (const auto& [id, user] : users_) {
+  for (const auto& [id, user] : users) {
     w.StartObject();
     w.Key("user_id");
     w.Int64(id);
@@ -115,7 +129,7 @@ std::string Store::snapshot_json(std::uint64_t journal_seq) const {
   w.EndArray();
   w.Key("histograms");
   w.StartArray();
-  for (const auto& [key, histogram] : durations_) {
+  for (const auto& [key, histogram] : durations) {
     w.StartObject();
     write_string(w, "enterprise", key.first);
     w.Key("direction");
@@ -133,7 +147,7 @@ std::string Store::snapshot_json(std::uint64_t journal_seq) const {
   w.EndArray();
   w.Key("cursors");
   w.StartObject();
-  for (const auto& [scope, cursor] : durable_cursors_) {
+  for (const auto& [scope, cursor] : cursors) {
     w.Key(scope.c_str(), static_cast<rapidjson::SizeType>(scope.size()));
     w.StartArray();
     w.Int64(cursor.start_ms);
@@ -143,8 +157,7 @@ std::string Store::snapshot_json(std::uint64_t journal_seq) const {
   w.EndObject();
   w.Key("seen_call_logs");
   w.StartArray();
-  for (const auto& [id, call_start] : seen_call_logs_) {
-    if (pending_ids.count(id)) continue;
+  for (const auto& [id, call_start] : seen) {
     w.StartArray();
     w.String(id.c_str(), static_cast<rapidjson::SizeType>(id.size()));
     w.Int64(call_start);
