@@ -4,33 +4,9 @@
 #include <string>
 #include <vector>
 
+#include "simulator/model.h"
+
 namespace vpbx::bench {
-namespace {
-
-// The seed's 19 features, in the platform's id order.
-const char* const kFeatures[] = {
-    "CALLING_LINE_IDENTIFICATION_RESTRICTION",
-    "CALL_FORWARD_BUSY",
-    "CALL_FORWARD_NOT_REACHABLE",
-    "CALL_FORWARD_UNCONDITIONAL",
-    "PARALLEL_RINGING",
-    "EARLY_MEDIA",
-    "FORWARDED_CALL_REJECTION",
-    "CALL_TRANSFER",
-    "CALL_HOLD",
-    "CALL_WAITING",
-    "MUSIC_ON_HOLD",
-    "CALL_FORWARD_UNREGISTERED",
-    "CALL_FORWARD_TIMEOUT",
-    "PHONE_BOOK_LOOKUP",
-    "AD_HOC_CONFERENCING",
-    "PICKUP_CALL",
-    "PRESENCE",
-    "LOCK_CODE",
-    "CENTRAL_DND",
-};
-
-}  // namespace
 
 void fill_store(state::Store& store, int users) {
   config::Config config;
@@ -53,7 +29,7 @@ void fill_store(state::Store& store, int users) {
   for (int i = 0; i < users; ++i) {
     const auto& identity = config.users[static_cast<std::size_t>(i)];
     std::vector<api::Feature> features;
-    for (const char* name : kFeatures) {
+    for (const std::string& name : sim::Model::feature_names()) {
       api::Feature feature;
       feature.id = feature_id;
       feature_id += 5;
