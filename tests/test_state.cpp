@@ -1,8 +1,10 @@
 #include <prometheus/text_serializer.h>
 
+#include <atomic>
 #include <catch2/catch.hpp>
 #include <fstream>
 #include <sstream>
+#include <thread>
 
 #include "exporter/state/store.h"
 #include "tests/support/exposition.h"
@@ -288,7 +290,8 @@ TEST_CASE("pushed events for unknown users are not applied when discovery is off
   CHECK(find_samples(exposition(store), "vpbx_user_calls_total").empty());
 }
 
-TEST_CASE("a poll reports a change only against a state seen before", "[state][presence][features]") {
+TEST_CASE("a poll reports a change only against a state seen before",
+          "[state][presence][features]") {
   Store store;
   store.configure(two_rooms());
   CHECK_FALSE(store.set_presence(176125, "IDLE"));  // first sight: nothing push could have sent
@@ -297,4 +300,45 @@ TEST_CASE("a poll reports a change only against a state seen before", "[state][p
   CHECK_FALSE(store.set_features(176125, {feature("CENTRAL_DND", "INACTIVE")}));
   CHECK_FALSE(store.set_features(176125, {feature("CENTRAL_DND", "INACTIVE")}));
   CHECK(store.set_features(176125, {feature("CENTRAL_DND", "ACTIVE")}));
+}
+
+TEST_CASE("a scrape of many users is complete, and each user's series agree with each other",
+          "[state][scrape]") {
+  vpbx::config::Config config;
+  for (int i = 0; i < 1000; ++i) config.users.push_back({"291908.bus.ent", 200000 + i, "", "", ""});
+  Store store;
+  store.configure(config);
+  // Calls land while scrapes run: a scrape may see a call or not, but never a user's count
+  // without its duration.
+  std::atomic<bool> done{false};
+  std::thread writer([&] {
+    for (int n = 0; n < 20000; ++n) {
+      store.count_call_log(call("c" + std::to_string(n), 200000 + n % 1000, "INCOMING", 7),
+                           Source::push);
+    }
+    done = true;
+  });
+  int scrapes = 0;
+  bool consistent = true;
+  std::size_t users_seen = 0;
+  while (!done || scrapes < 3) {
+    const auto text = exposition(store);
+    ++scrapes;
+    users_seen = find_samples(text, "vpbx_user_info").size();
+    std::map<std::string, double> seconds;
+    for (const auto& s :
+         find_samples(text, "vpbx_user_call_duration_seconds_total", {{"direction", "incoming"}})) {
+      seconds[s.labels.at("user")] = s.value;
+    }
+    for (const auto& calls : find_samples(text, "vpbx_user_calls_total",
+                                          {{"direction", "incoming"}, {"answered", "true"}})) {
+      const auto it = seconds.find(calls.labels.at("user"));
+      if (it == seconds.end() || it->second != calls.value * 7) consistent = false;
+    }
+  }
+  writer.join();
+  CHECK(users_seen == 1000);
+  CHECK(consistent);
+  CHECK(sample_value(exposition(store), "vpbx_call_logs_received_total",
+                     {{"source", "push"}, {"outcome", "counted"}}) == 20000);
 }
