@@ -131,63 +131,56 @@ struct Harness {
   }
 };
 
-// One request head over a raw socket; returns how long the server took to close the connection
-// (or the 10 s receive timeout), and what it sent.
+// How long a raw-socket client waits for the server before it calls it hung: a deadline for "did
+// not hang", never a measurement (no test asserts how long anything took).
+constexpr auto kHangDeadline = 30s;
+
 struct RawResult {
-  std::chrono::milliseconds elapsed{0};
+  bool closed_by_server = false;  // the server closed the connection before kHangDeadline
+  std::size_t body_bytes_sent = 0;
   std::string reply;
+  std::chrono::milliseconds elapsed{0};  // for the failure message only
 };
-RawResult send_and_wait_for_close(int port, const std::string& bytes) {
+
+int connect_loopback(int port) {
   const int fd = ::socket(AF_INET, SOCK_STREAM, 0);
   REQUIRE(fd >= 0);
-  timeval timeout{10, 0};
-  ::setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &timeout, sizeof timeout);
   sockaddr_in address{};
   address.sin_family = AF_INET;
   address.sin_port = htons(static_cast<uint16_t>(port));
   address.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
   REQUIRE(::connect(fd, reinterpret_cast<sockaddr*>(&address), sizeof address) == 0);
-  const auto start = std::chrono::steady_clock::now();
-  REQUIRE(::send(fd, bytes.data(), bytes.size(), MSG_NOSIGNAL) ==
-          static_cast<ssize_t>(bytes.size()));
-  RawResult result;
-  char buffer[4096];
-  while (true) {
-    const ssize_t n = ::recv(fd, buffer, sizeof buffer, 0);
-    if (n <= 0) break;
-    result.reply.append(buffer, static_cast<std::size_t>(n));
-  }
-  result.elapsed = std::chrono::duration_cast<std::chrono::milliseconds>(
-      std::chrono::steady_clock::now() - start);
-  ::close(fd);
-  return result;
+  return fd;
 }
 
-// Sends `head`, then `body` one byte every `gap`, until the server answers or closes; returns how
-// long that took from the head, and the answer.
-RawResult trickle_and_wait_for_close(int port, const std::string& head, const std::string& body,
-                                     std::chrono::milliseconds gap) {
-  const int fd = ::socket(AF_INET, SOCK_STREAM, 0);
-  REQUIRE(fd >= 0);
-  sockaddr_in address{};
-  address.sin_family = AF_INET;
-  address.sin_port = htons(static_cast<uint16_t>(port));
-  address.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-  REQUIRE(::connect(fd, reinterpret_cast<sockaddr*>(&address), sizeof address) == 0);
+// Sends `head`, then `body` one byte every `gap` (all of it at once when `gap` is 0), and reads
+// until the server closes the connection or kHangDeadline passes.
+RawResult send_and_wait_for_close(int port, const std::string& head, const std::string& body = "",
+                                  std::chrono::milliseconds gap = 0ms) {
+  const int fd = connect_loopback(port);
   const auto start = std::chrono::steady_clock::now();
-  REQUIRE(::send(fd, head.data(), head.size(), MSG_NOSIGNAL) == static_cast<ssize_t>(head.size()));
+  const std::string first = gap == 0ms ? head + body : head;
+  REQUIRE(::send(fd, first.data(), first.size(), MSG_NOSIGNAL) ==
+          static_cast<ssize_t>(first.size()));
   RawResult result;
-  std::size_t sent = 0;
+  if (gap == 0ms) result.body_bytes_sent = body.size();
+  const int wait_ms = static_cast<int>(gap == 0ms ? 100 : gap.count());
   char buffer[4096];
-  while (std::chrono::steady_clock::now() - start < 20s) {
+  while (std::chrono::steady_clock::now() - start < kHangDeadline) {
     pollfd readable{fd, POLLIN, 0};
-    if (::poll(&readable, 1, static_cast<int>(gap.count())) > 0) {
+    if (::poll(&readable, 1, wait_ms) > 0) {
       const ssize_t n = ::recv(fd, buffer, sizeof buffer, 0);
-      if (n <= 0) break;
+      if (n <= 0) {
+        result.closed_by_server = true;  // an orderly close or a reset: either way, not hung
+        break;
+      }
       result.reply.append(buffer, static_cast<std::size_t>(n));
       continue;
     }
-    if (sent < body.size() && ::send(fd, body.data() + sent, 1, MSG_NOSIGNAL) == 1) ++sent;
+    if (result.body_bytes_sent < body.size() &&
+        ::send(fd, body.data() + result.body_bytes_sent, 1, MSG_NOSIGNAL) == 1) {
+      ++result.body_bytes_sent;
+    }
   }
   result.elapsed = std::chrono::duration_cast<std::chrono::milliseconds>(
       std::chrono::steady_clock::now() - start);
@@ -369,48 +362,46 @@ TEST_CASE("a wrong or missing token is a plain 404, the same as an unknown path"
   CHECK(h.push(body).status == 200);
 }
 
-TEST_CASE("the token comparison takes the same time wherever the first difference is",
-          "[webhook][security]") {
+TEST_CASE("the token comparison is right over every kind of input", "[webhook][security]") {
+  // Constant time is a property of the code (checks.cpp: no branch on the bytes, a loop over the
+  // secret's length only); bench/micro.cpp's BM_TokenCompare measures it, no test times it.
   using webhook::detail::constant_time_equals;
   CHECK(constant_time_equals("secret", "secret"));
-  CHECK_FALSE(constant_time_equals("secret", "secreT"));
-  CHECK_FALSE(constant_time_equals("secret", "Secret"));
-  CHECK_FALSE(constant_time_equals("secret", "secre"));
-  CHECK_FALSE(constant_time_equals("secret", "secrets"));
-  CHECK_FALSE(constant_time_equals("secret", ""));
-  CHECK_FALSE(constant_time_equals("secret", std::string("secret\0", 7)));
-  CHECK_FALSE(constant_time_equals("", "x"));
   CHECK(constant_time_equals("", ""));
-
-  // A long secret makes an early exit obvious (hundreds of times faster on a first-byte
-  // mismatch); the fastest of many batches filters out the noise of a shared machine.
-  const std::string secret(8192, 'k');
-  std::string first = secret;
-  first.front() = 'x';
-  std::string last = secret;
-  last.back() = 'x';
-  const std::string tiny = "x";
-  const std::string longer = secret + secret;
-  const auto fastest = [&](const std::string& candidate) {
-    auto best = std::chrono::nanoseconds::max();
-    for (int batch = 0; batch < 60; ++batch) {
-      const auto start = std::chrono::steady_clock::now();
-      bool any = false;
-      for (int i = 0; i < 50; ++i) any = constant_time_equals(secret, candidate) || any;
-      const auto took = std::chrono::steady_clock::now() - start;
-      CHECK_FALSE(any);
-      best = std::min(best, std::chrono::duration_cast<std::chrono::nanoseconds>(took));
-    }
-    return static_cast<double>(best.count());
-  };
-  const double t_first = fastest(first);
-  const double t_last = fastest(last);
-  const double t_tiny = fastest(tiny);
-  const double t_longer = fastest(longer);
-  INFO("first " << t_first << " last " << t_last << " tiny " << t_tiny << " longer " << t_longer);
-  const double lo = std::min({t_first, t_last, t_tiny, t_longer});
-  const double hi = std::max({t_first, t_last, t_tiny, t_longer});
-  CHECK(hi / lo < 2.0);
+  CHECK(constant_time_equals(kToken, kToken));
+  CHECK_FALSE(constant_time_equals("secret", "Secret"));  // first byte
+  CHECK_FALSE(constant_time_equals("secret", "secreT"));  // last byte
+  CHECK_FALSE(constant_time_equals("secret", "sEcret"));
+  CHECK_FALSE(constant_time_equals("secret", "secre"));  // a prefix
+  CHECK_FALSE(constant_time_equals("secret", "secrets"));
+  CHECK_FALSE(constant_time_equals("secret", "s"));
+  CHECK_FALSE(constant_time_equals("secret", ""));
+  CHECK_FALSE(constant_time_equals("", "x"));
+  CHECK_FALSE(constant_time_equals("x", std::string(1, '\0')));
+  // Embedded NULs count as bytes, on either side.
+  CHECK_FALSE(constant_time_equals("secret", std::string("secret\0", 7)));
+  CHECK_FALSE(constant_time_equals(std::string("secret\0", 7), "secret"));
+  CHECK_FALSE(constant_time_equals(std::string("sec\0et", 6), "sec"));
+  CHECK(constant_time_equals(std::string("sec\0et", 6), std::string("sec\0et", 6)));
+  CHECK_FALSE(constant_time_equals(std::string("sec\0et", 6), std::string("sec\0eT", 6)));
+  // A candidate whose bytes past the secret's length would match if they were ignored, and a
+  // secret whose tail is NULs, which a short candidate must not match as if padded with them.
+  CHECK_FALSE(constant_time_equals("ab", "abab"));
+  CHECK_FALSE(constant_time_equals(std::string("ab\0\0", 4), "ab"));
+  // Every position and every bit of one byte, on a long secret.
+  const std::string secret(300, 'k');
+  for (std::size_t i = 0; i < secret.size(); ++i) {
+    std::string other = secret;
+    other[i] = static_cast<char>(other[i] ^ (1 << (i % 8)));
+    INFO("byte " << i);
+    CHECK_FALSE(constant_time_equals(secret, other));
+  }
+  for (const std::size_t length :
+       {std::size_t{0}, std::size_t{1}, std::size_t{299}, std::size_t{301}, std::size_t{600}}) {
+    INFO("length " << length);
+    CHECK_FALSE(constant_time_equals(secret, std::string(length, 'k')));
+  }
+  CHECK(constant_time_equals(secret, std::string(300, 'k')));
 }
 
 TEST_CASE("allowed_networks: other clients get 403 whatever the token", "[webhook][security]") {
@@ -532,6 +523,8 @@ TEST_CASE("only POST with a JSON content type", "[webhook][security]") {
 }
 
 TEST_CASE("slow clients are cut off by the request and idle timeouts", "[webhook][security]") {
+  // Conditions, not durations: the server closes each connection itself (a client that waits
+  // for kHangDeadline calls it hung), and a trickled body is cut off long before its end.
   vpbx::http::ServerOptions options;
   options.request_timeout_ms = 500;
   options.idle_timeout_ms = 500;
@@ -543,39 +536,37 @@ TEST_CASE("slow clients are cut off by the request and idle timeouts", "[webhook
         h.server->port(),
         head + "Content-Type: application/json\r\nContent-Length: 500\r\n\r\n{\"callLogEvents\"");
     INFO(r.elapsed.count() << " ms: " << r.reply);
-    // CivetWeb retries a body read that times out, up to three timeouts in all (1.5 s here).
-    CHECK(r.elapsed >= 400ms);
-    CHECK(r.elapsed < 3s);
+    CHECK(r.closed_by_server);
     CHECK(h.store_text().find("outcome=\"counted\"} 1") == std::string::npos);
   }
   SECTION("a body trickled a byte at a time is cut off at the request timeout") {
     const std::string body = cdr_with_id("trickled");
-    const auto r = trickle_and_wait_for_close(
+    const auto r = send_and_wait_for_close(
         h.server->port(),
         head + "Content-Type: application/json\r\nContent-Length: " + std::to_string(body.size()) +
             "\r\n\r\n",
         body, 100ms);
-    INFO(r.elapsed.count() << " ms: " << r.reply);
+    INFO(r.elapsed.count() << " ms, " << r.body_bytes_sent << " bytes sent: " << r.reply);
+    CHECK(r.closed_by_server);
     CHECK(r.reply.rfind("HTTP/1.1 408", 0) == 0);
-    CHECK(r.elapsed >= 400ms);
-    CHECK(r.elapsed < 3s);  // 2.7 s of body at one byte per 100 ms would not fit
+    CHECK(r.body_bytes_sent < body.size());  // the server did not wait for the whole body
     CHECK(h.store_text().find("outcome=\"counted\"} 1") == std::string::npos);
   }
   SECTION("half a request head, then nothing") {
     const auto r = send_and_wait_for_close(h.server->port(), head + "Content-Type: appl");
     INFO(r.elapsed.count() << " ms: " << r.reply);
-    CHECK(r.elapsed >= 400ms);
-    CHECK(r.elapsed < 3s);
+    CHECK(r.closed_by_server);
   }
   SECTION("an idle keep-alive connection after a push") {
     const std::string body = cdr_with_id("keepalive");
     const auto r = send_and_wait_for_close(
-        h.server->port(), head + "Content-Type: application/json\r\nContent-Length: " +
-                              std::to_string(body.size()) + "\r\n\r\n" + body);
+        h.server->port(),
+        head + "Content-Type: application/json\r\nContent-Length: " + std::to_string(body.size()) +
+            "\r\n\r\n",
+        body);
     INFO(r.elapsed.count() << " ms: " << r.reply);
     CHECK(r.reply.rfind("HTTP/1.1 200", 0) == 0);
-    CHECK(r.elapsed >= 400ms);  // kept alive for a while, then closed
-    CHECK(r.elapsed < 3s);
+    CHECK(r.closed_by_server);  // kept alive for a while, then closed
   }
   // The workers are free again: slow clients did not keep them.
   CHECK(h.push(cdr_with_id("after")).status == 200);
@@ -803,7 +794,11 @@ TEST_CASE("the simulator's pushes reach the store through a subscription", "[web
   subscribe("PRESENCE");
 
   const auto wait_for = [&](const std::function<bool()>& condition) {
-    for (int i = 0; i < 200 && !condition(); ++i) std::this_thread::sleep_for(25ms);
+    // Polls the condition; the deadline only says "did not hang".
+    const auto deadline = std::chrono::steady_clock::now() + kHangDeadline;
+    while (!condition() && std::chrono::steady_clock::now() < deadline) {
+      std::this_thread::sleep_for(25ms);
+    }
     return condition();
   };
   const auto user = users[1];
@@ -847,29 +842,20 @@ TEST_CASE("the simulator's pushes reach the store through a subscription", "[web
   CHECK(h.requests("415") == 0);
 }
 
-TEST_CASE("a push is answered in well under a millisecond of work", "[webhook][speed]") {
+TEST_CASE("pushes handled back to back are each applied before the answer", "[webhook]") {
+  // How fast is measured by bench/micro.cpp (BM_ReceiverHandle), not asserted here.
   Harness h;
   vpbx::http::Request request;
   request.method = "POST";
   request.path = "/webhook/" + kToken;
   request.headers["content-type"] = "application/json";
   request.remote_address = "127.0.0.1";
-  std::vector<double> micros;
   for (int i = 0; i < 400; ++i) {
     request.body = cdr_with_id("speed-" + std::to_string(i));
-    const auto start = std::chrono::steady_clock::now();
-    const auto response = h.receiver->handle(request);
-    micros.push_back(
-        std::chrono::duration<double, std::micro>(std::chrono::steady_clock::now() - start)
-            .count());
-    REQUIRE(response.status == 200);
+    REQUIRE(h.receiver->handle(request).status == 200);
+    REQUIRE(h.events("CALL_LOG", "applied") == i + 1);
   }
-  std::sort(micros.begin(), micros.end());
-  const double median = micros[micros.size() / 2];
-  INFO("median " << median << " us, p99 " << micros[micros.size() * 99 / 100] << " us");
-  // Parse and apply, in memory: about 30 us in a Debug build. The bound is generous, for
-  // sanitizer builds on a shared machine.
-  CHECK(median < 2000);
+  CHECK(h.store->seen_call_log_count() == 400);
 }
 
 TEST_CASE("accepted pushes are reported by resource type", "[webhook]") {
