@@ -443,3 +443,197 @@ TEST_CASE("deeply nested input is refused without exhausting the stack", "[api][
   CHECK_FALSE(error.empty());
   CHECK_FALSE(vpbx::api::parse_features(std::string(200000, '{'), &error).has_value());
 }
+
+namespace {
+
+// A push with one call log whose "duration" is `duration` and "id" is `id`, both as JSON text.
+std::string call_log_push(const std::string& duration, const std::string& id = "\"c1\"") {
+  return R"({"subscriptionId":"s1","callLogEvents":[{"changeType":"CREATED","callLog":{"id":)" +
+         id + R"(,"userId":168382,"duration":)" + duration +
+         R"(,"direction":"OUTGOING"},"context":{"user":{"id":168382,"name":"+41225662195@m.ipvoip.ch"},"enterprise":{"id":16317,"name":"291908.bus.ent"}}}]})";
+}
+
+std::string quoted(const std::string& text) {
+  return "\"" + text + "\"";
+}
+
+}  // namespace
+
+TEST_CASE("a call log's duration must be whole seconds in range, or it is flagged, not clamped",
+          "[api][parse][limits]") {
+  const auto problem_of = [](const std::string& duration) -> const char* {
+    const auto body = parse_push_body(call_log_push(duration));
+    REQUIRE(body);
+    REQUIRE(body->call_log_events.size() == 1);
+    REQUIRE(body->call_log_events[0].call_log);
+    return call_log_problem(*body->call_log_events[0].call_log);
+  };
+  for (const std::string ok : {"7", "0", "7.0", "\"12\"", "\" 12 \"", "null", "604800"}) {
+    INFO(ok);
+    CHECK(problem_of(ok) == nullptr);
+  }
+  // -7 used to be clamped to a 0 s call, counted.
+  for (const std::string bad :
+       {"-7", "-1", "\"-7\"", "7.5", "\"NaN\"", "\"nan\"", "\"Infinity\"", "\"7s\"", "\"\"", "true",
+        "[7]", "{}", "604801", "1e300", "-1e300", "9223372036854775807", "18446744073709551615"}) {
+    INFO(bad);
+    CHECK(problem_of(bad) != nullptr);
+  }
+  const auto negative = parse_push_body(call_log_push("-7"));
+  CHECK(negative->call_log_events[0].call_log->duration == 0);  // nothing downstream sees -7
+  // Absent is a call of 0 s, as before.
+  const auto absent = parse_call_logs(R"({"callLogs":[{"id":"a","userId":1}]})");
+  REQUIRE(absent);
+  CHECK(call_log_problem(absent->front()) == nullptr);
+  CHECK(absent->front().duration == 0);
+  // Polling parses with the same rules.
+  const auto polled = parse_call_logs(R"({"callLogs":[{"id":"a","duration":-7},{"id":"b"}]})");
+  REQUIRE(polled);
+  REQUIRE(polled->size() == 2);
+  CHECK(call_log_problem((*polled)[0]) != nullptr);
+  CHECK(call_log_problem((*polled)[1]) == nullptr);
+  // Numbers RapidJSON cannot hold, and NaN, are not JSON: the whole body is refused.
+  std::string error;
+  CHECK_FALSE(parse_push_body(call_log_push("1e400"), &error));
+  CHECK(error.find("invalid JSON") == 0);
+  CHECK_FALSE(parse_push_body(call_log_push("NaN")));
+  CHECK_FALSE(parse_push_body(call_log_push("-Infinity")));
+}
+
+TEST_CASE("ids, names and states past their bounds are flagged", "[api][parse][limits]") {
+  const std::string mb(1000000, 'x');
+  const auto call_problem = [](const std::string& id) -> const char* {
+    const auto body = parse_push_body(call_log_push("7", id));
+    REQUIRE(body);
+    REQUIRE(body->call_log_events[0].call_log);
+    return call_log_problem(*body->call_log_events[0].call_log);
+  };
+  CHECK(call_problem(quoted(std::string(kMaxIdBytes, 'a'))) == nullptr);
+  CHECK(call_problem("17") == nullptr);  // a number is its digits
+  CHECK(call_problem(quoted(std::string(kMaxIdBytes + 1, 'a'))) != nullptr);
+  CHECK(call_problem(quoted(mb)) != nullptr);
+  CHECK(call_problem(quoted("")) != nullptr);
+  CHECK(call_problem("null") != nullptr);
+  CHECK(call_problem(quoted("a\\nb")) != nullptr);      // control characters, as escapes
+  CHECK(call_problem(quoted("a\\u0000b")) != nullptr);  // an embedded NUL
+  CHECK(call_problem(quoted("a\\u007fb")) != nullptr);
+  CHECK(call_problem(quoted("caf\xc3\xa9-\xe2\x82\xac")) == nullptr);  // UTF-8 is fine
+
+  CallLog c;
+  c.id = "ok";
+  CHECK(call_log_problem(c) == nullptr);
+  c.user_id = -1;
+  CHECK(call_log_problem(c) != nullptr);
+  c.user_id = 1;
+  c.call_party_number = mb;
+  CHECK(call_log_problem(c) != nullptr);
+  c.call_party_number.clear();
+  c.duration = -7;  // built by hand, not parsed: checked all the same
+  CHECK(call_log_problem(c) != nullptr);
+
+  Feature f;
+  f.feat_name = "CENTRAL_DND";
+  f.status = "ACTIVE";
+  CHECK(feature_problem(f) == nullptr);
+  f.feat_name = std::string(kMaxNameBytes, 'F');
+  CHECK(feature_problem(f) == nullptr);
+  f.feat_name += 'F';
+  CHECK(feature_problem(f) != nullptr);
+  f.feat_name = "";
+  CHECK(feature_problem(f) != nullptr);
+  f.feat_name = "CALL_FORWARD_UNCONDITIONAL";
+  f.status = mb;
+  CHECK(feature_problem(f) != nullptr);
+  f.status = "ACTIVE";
+  f.destination_uri = std::string(kMaxUriBytes + 1, 'd');
+  CHECK(feature_problem(f) != nullptr);
+  f.destination_uri = "0225117902@s1.431569.bus.ipvoip.ch";
+  CHECK(feature_problem(f) == nullptr);
+
+  Presence p;
+  CHECK(presence_problem(p) != nullptr);  // no status
+  p.status = "IDLE";
+  CHECK(presence_problem(p) == nullptr);
+  p.status = mb;
+  CHECK(presence_problem(p) != nullptr);
+  p.status = "ID\tLE";
+  CHECK(presence_problem(p) != nullptr);
+
+  EventContext context;
+  CHECK(context_problem(context) == nullptr);  // absent is fine
+  context.user_name = mb;
+  CHECK(context_problem(context) != nullptr);
+  context.user_name = "+41225662195@m.ipvoip.ch";
+  context.enterprise_name = std::string(kMaxNameBytes + 1, 'e');
+  CHECK(context_problem(context) != nullptr);
+  context.enterprise_name = "291908.bus.ent";
+  context.user_id = -1;
+  CHECK(context_problem(context) != nullptr);
+
+  // The parsed events carry what the checks need.
+  const auto body =
+      parse_push_body(R"({"featureEvents":[{"feature":{"featName":")" + mb +
+                      R"(","status":"ACTIVE"}}],"presenceEvents":[{"presence":{"status":")" + mb +
+                      R"("},"context":{"user":{"id":1,"name":")" + mb + R"("}}}]})");
+  REQUIRE(body);
+  CHECK(feature_problem(*body->feature_events[0].feature) != nullptr);
+  CHECK(presence_problem(*body->presence_events[0].presence) != nullptr);
+  CHECK(context_problem(body->presence_events[0].context) != nullptr);
+
+  // A body's own id: refused whole, like any malformed body.
+  std::string error;
+  CHECK(parse_push_body(R"({"subscriptionId":")" + std::string(kMaxIdBytes, 's') +
+                        R"(","callLogEvents":[]})"));
+  CHECK_FALSE(parse_push_body(R"({"subscriptionId":")" + mb + R"(","callLogEvents":[]})", &error));
+  CHECK(error.find("subscriptionId") != std::string::npos);
+  CHECK_FALSE(parse_push_body(R"({"subscriptionId":"a\nb","callLogEvents":[]})"));
+}
+
+TEST_CASE("invalid UTF-8 anywhere refuses the whole text, API responses and pushes alike",
+          "[api][parse][limits]") {
+  for (const std::string bad :
+       {"\xff", "\xc3", "\xc0\xaf", "\xed\xa0\x80", "\xf4\x90\x80\x80", "caf\xe9"}) {
+    INFO(static_cast<int>(static_cast<unsigned char>(bad[0])));
+    std::string error;
+    CHECK_FALSE(parse_push_body(call_log_push("7", quoted("id-" + bad)), &error));
+    CHECK(error.find("invalid JSON") == 0);
+    CHECK_FALSE(parse_call_logs(R"({"callLogs":[{"id":"a","direction":")" + bad + "\"}]}"));
+    CHECK_FALSE(parse_features(R"({"features":[{"featName":")" + bad + "\"}]}"));
+    CHECK_FALSE(parse_presence(R"({"presence":{"status":")" + bad + "\"}}"));
+  }
+  CHECK_FALSE(parse_push_body(call_log_push("7", quoted("\\ud800"))));  // a lone surrogate
+  CHECK(parse_push_body(call_log_push("7", quoted("\\u00e9\xf0\x9f\x98\x80"))));
+}
+
+TEST_CASE("an object with a key twice refuses the whole text", "[api][parse][limits]") {
+  std::string error;
+  // Two event lists: both used to be applied, while other keys took the first.
+  CHECK_FALSE(parse_push_body(R"({"callLogEvents":[],"callLogEvents":[]})", &error));
+  CHECK(error.find("twice") != std::string::npos);
+  CHECK_FALSE(parse_push_body(R"({"subscriptionId":"a","subscriptionId":"b","callLogEvents":[]})"));
+  CHECK_FALSE(parse_push_body(call_log_push("7, \"duration\": -7")));  // nested in the callLog
+  CHECK_FALSE(parse_push_body(call_log_push("7", "\"a\", \"id\": \"b\"")));
+  CHECK_FALSE(parse_features(R"({"features":[{"featName":"A","status":"ACTIVE","status":"X"}]})"));
+  CHECK_FALSE(parse_call_logs(R"({"callLogs":[],"callLogs":[{"id":"a"}]})"));
+  CHECK_FALSE(parse_server_info(R"({"buildVersion":"1","buildVersion":"2"})"));
+  // The same key in different objects is no duplicate.
+  CHECK(parse_push_body(R"({"callLogEvents":[{"callLog":{"id":"a"}},{"callLog":{"id":"b"}}]})"));
+  // Many keys: sorted, not compared pairwise, so 100 000 keys parse at once.
+  std::string many = "{";
+  for (int i = 0; i < 100000; ++i) many += "\"k" + std::to_string(i) + "\":1,";
+  CHECK(parse_server_info(many + "\"buildVersion\":\"1\"}"));
+  CHECK_FALSE(parse_server_info(many + "\"k5\":2}"));
+}
+
+TEST_CASE("documents nested past kMaxJsonNesting are refused, closed or not", "[api][parse]") {
+  const auto nested = [](std::size_t levels) {
+    return R"({"features":[{"featName":"A","fooData":)" + std::string(levels, '[') +
+           std::string(levels, ']') + "}]}";
+  };
+  CHECK(parse_features(nested(kMaxJsonNesting - 3)));  // object, features, feature, then these
+  std::string error;
+  CHECK_FALSE(parse_features(nested(kMaxJsonNesting), &error));
+  CHECK(error.find("nested") != std::string::npos);
+  // Closed, 200 000 levels: parsed iteratively, then refused before anything recurses over it.
+  CHECK_FALSE(parse_features(nested(200000)));
+}

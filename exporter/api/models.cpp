@@ -5,6 +5,7 @@
 #include <rapidjson/stringbuffer.h>
 #include <rapidjson/writer.h>
 
+#include <algorithm>
 #include <charconv>
 #include <cmath>
 #include <cstdio>
@@ -20,12 +21,50 @@ void set_error(std::string* error, std::string message) {
   if (error) *error = std::move(message);
 }
 
+// Why a parsed document is refused although it is JSON: an object anywhere with a key twice
+// (RapidJSON keeps both members, FindMember() finds the first and a loop over the members sees
+// both: rather than pick one, the text is refused), or containers nested deeper than
+// kMaxJsonNesting (what reads the document later, e.g. the Writer for raw_json, recurses once per
+// level). Iterative, and sorting the keys keeps an object with 100 000 of them at n log n.
+const char* document_problem(const Value& root) {
+  std::vector<std::pair<const Value*, std::size_t>> pending{{&root, 1}};
+  std::vector<std::string_view> keys;
+  while (!pending.empty()) {
+    const auto [v, depth] = pending.back();
+    pending.pop_back();
+    if (depth > kMaxJsonNesting) return "invalid JSON: nested too deeply";
+    if (v->IsArray()) {
+      for (const auto& e : v->GetArray()) {
+        if (e.IsObject() || e.IsArray()) pending.emplace_back(&e, depth + 1);
+      }
+    } else if (v->IsObject()) {
+      keys.clear();
+      for (const auto& m : v->GetObject()) {
+        keys.emplace_back(m.name.GetString(), m.name.GetStringLength());
+        if (m.value.IsObject() || m.value.IsArray()) pending.emplace_back(&m.value, depth + 1);
+      }
+      if (keys.size() < 2) continue;
+      std::sort(keys.begin(), keys.end());
+      if (std::adjacent_find(keys.begin(), keys.end()) != keys.end()) {
+        return "invalid JSON: an object has the same key twice";
+      }
+    }
+  }
+  return nullptr;
+}
+
 // Parses the whole text; on failure says where, never echoes the input (it may be large).
+// Invalid UTF-8, duplicated keys and deep nesting fail it too.
 bool parse_document(std::string_view json, Document& doc, std::string* error) {
-  doc.Parse<rapidjson::kParseIterativeFlag>(json.data(), json.size());
+  doc.Parse<rapidjson::kParseIterativeFlag | rapidjson::kParseValidateEncodingFlag>(json.data(),
+                                                                                    json.size());
   if (doc.HasParseError()) {
     set_error(error, std::string("invalid JSON at offset ") + std::to_string(doc.GetErrorOffset()) +
                          ": " + rapidjson::GetParseError_En(doc.GetParseError()));
+    return false;
+  }
+  if (const char* problem = document_problem(doc)) {
+    set_error(error, problem);
     return false;
   }
   return true;
@@ -165,14 +204,38 @@ Presence presence_from(const Value& obj) {
   return p;
 }
 
+// A whole number of seconds in [0, kMaxCallDurationSeconds]: an integer, an integral double
+// (7.0) or digits ("12"). Absent or null: 0. Anything else leaves 0 and returns the problem.
+const char* duration_from(const Value& obj, std::int64_t& seconds) {
+  seconds = 0;
+  const Value* v = member(obj, "duration");
+  if (!v) return nullptr;
+  std::optional<std::int64_t> value;
+  if (v->IsInt64()) {
+    value = v->GetInt64();
+  } else if (v->IsUint64()) {
+    return "duration out of range";
+  } else if (v->IsDouble()) {
+    const double d = v->GetDouble();
+    if (!std::isfinite(d) || std::trunc(d) != d) return "duration is not a whole number";
+    if (d < 0 || d > static_cast<double>(kMaxCallDurationSeconds)) return "duration out of range";
+    value = static_cast<std::int64_t>(d);
+  } else if (v->IsString()) {
+    value = int_from_text(std::string_view(v->GetString(), v->GetStringLength()));
+  }
+  if (!value) return "duration is not a whole number";
+  if (*value < 0 || *value > kMaxCallDurationSeconds) return "duration out of range";
+  seconds = *value;
+  return nullptr;
+}
+
 CallLog call_log_from(const Value& obj) {
   CallLog c;
   c.id = get_string(obj, "id");
   c.user_id = get_int(obj, "userId");
   c.call_start = get_string(obj, "callStart");
   c.call_start_epoch_ms = parse_iso8601_ms(c.call_start).value_or(0);
-  c.duration = get_int(obj, "duration");
-  if (c.duration < 0) c.duration = 0;
+  c.problem = duration_from(obj, c.duration);
   c.direction = get_string(obj, "direction");
   c.call_type = get_string(obj, "callType");
   c.status = get_opt_int(obj, "status");
@@ -299,6 +362,58 @@ int days_in_month(int y, int m) {
 
 }  // namespace
 
+bool is_sane_text(std::string_view text, std::size_t max_bytes) {
+  return text.size() <= max_bytes && std::none_of(text.begin(), text.end(), [](char c) {
+           const auto byte = static_cast<unsigned char>(c);
+           return byte < 0x20 || byte == 0x7F;
+         });
+}
+
+const char* call_log_problem(const CallLog& c) {
+  if (c.problem) return c.problem;
+  if (c.id.empty()) return "call log without an id";
+  if (!is_sane_text(c.id, kMaxIdBytes)) return "call-log id too long or with control characters";
+  if (c.duration < 0 || c.duration > kMaxCallDurationSeconds) return "duration out of range";
+  if (c.user_id < 0) return "negative userId";
+  for (const std::string* text :
+       {&c.call_start, &c.direction, &c.call_type, &c.call_party_number}) {
+    if (!is_sane_text(*text, kMaxNameBytes))
+      return "call-log field too long or with control characters";
+  }
+  return nullptr;
+}
+
+const char* feature_problem(const Feature& f) {
+  if (f.feat_name.empty()) return "feature without a featName";
+  if (f.user_id < 0) return "negative userId";
+  for (const std::string* text : {&f.feat_name, &f.status, &f.level}) {
+    if (!is_sane_text(*text, kMaxNameBytes))
+      return "feature field too long or with control characters";
+  }
+  for (const std::string* text : {&f.destination_uri, &f.condition}) {
+    if (!is_sane_text(*text, kMaxUriBytes))
+      return "feature field too long or with control characters";
+  }
+  return nullptr;
+}
+
+const char* presence_problem(const Presence& p) {
+  if (p.status.empty()) return "presence without a status";
+  if (p.user_id < 0) return "negative userId";
+  if (!is_sane_text(p.status, kMaxNameBytes))
+    return "presence status too long or with control characters";
+  return nullptr;
+}
+
+const char* context_problem(const EventContext& context) {
+  if (context.user_id < 0 || context.enterprise_id < 0) return "negative id in the context";
+  if (!is_sane_text(context.user_name, kMaxNameBytes) ||
+      !is_sane_text(context.enterprise_name, kMaxNameBytes)) {
+    return "context name too long or with control characters";
+  }
+  return nullptr;
+}
+
 std::optional<ServerInfo> parse_server_info(std::string_view json, std::string* error) {
   Document doc;
   if (!parse_document(json, doc, error)) return std::nullopt;
@@ -363,6 +478,10 @@ std::optional<PushBody> parse_push_body(std::string_view json, std::string* erro
   }
   PushBody body;
   body.subscription_id = get_string(doc, "subscriptionId");
+  if (!is_sane_text(body.subscription_id, kMaxIdBytes)) {
+    set_error(error, "subscriptionId too long or with control characters");
+    return std::nullopt;
+  }
   for (const auto& m : doc.GetObject()) {
     std::string_view key(m.name.GetString(), m.name.GetStringLength());
     if (!ends_with(key, "Events")) continue;
@@ -445,7 +564,8 @@ std::string to_json(const SubscriptionRequest& request) {
 
 std::string to_json(const Feature& feature) {
   Document doc;
-  if (!feature.raw_json.empty()) doc.Parse<rapidjson::kParseIterativeFlag>(feature.raw_json.data(), feature.raw_json.size());
+  if (!feature.raw_json.empty())
+    doc.Parse<rapidjson::kParseIterativeFlag>(feature.raw_json.data(), feature.raw_json.size());
   if (feature.raw_json.empty() || doc.HasParseError() || !doc.IsObject()) doc.SetObject();
   auto& alloc = doc.GetAllocator();
   const Feature base = feature_from(doc);

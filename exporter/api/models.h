@@ -3,6 +3,7 @@
 // RapidJSON. Every field may be absent: absent strings are empty, absent numbers 0 / nullopt.
 // Unknown fields are ignored; unknown enum values are kept as text.
 
+#include <cstddef>
 #include <cstdint>
 #include <optional>
 #include <string>
@@ -10,6 +11,27 @@
 #include <vector>
 
 namespace vpbx::api {
+
+// Bounds on what the network sends, in one place. Ids and names become map keys, journal and
+// state-file records and label values; the platform's ids are UUIDs or digits (36 bytes at most
+// in the seed) and its names a few dozen bytes. A value past these bounds is not data but a bug or
+// an attack, and the event or call log carrying it is `invalid`: nothing of it is stored, so no
+// one can grow the remembered ids, the state file or a label by sending longer values.
+inline constexpr std::size_t kMaxIdBytes = 128;  // call-log and subscription ids
+inline constexpr std::size_t kMaxNameBytes =
+    256;  // logins, enterprise and feature names, states...
+inline constexpr std::size_t kMaxUriBytes = 1024;  // a call forward's destinationUri, condition
+// The longest call counted: a week. A longer one is a corrupt value, not a call; the bound also
+// keeps callStart + duration and the summed seconds far from any overflow.
+inline constexpr std::int64_t kMaxCallDurationSeconds = 7 * 24 * 3600;
+
+// Containers nested in one document: the API's bodies need 5, the webhook allows 32 (checked
+// before parsing, see webhook/detail.h).
+inline constexpr std::size_t kMaxJsonNesting = 64;
+
+// At most `max_bytes` long, without control characters (U+0000..U+001F, U+007F): a value that
+// can be a key, a label and a field of the journal's line format as it is.
+bool is_sane_text(std::string_view text, std::size_t max_bytes);
 
 struct ServerInfo {
   std::string build_customer;
@@ -50,6 +72,9 @@ struct CallLog {
   std::string call_type;
   std::optional<std::int64_t> status;
   std::string call_party_number;  // personal data: never a label
+  // Set by the parser when a field is present with a value that is not data (a duration that is
+  // not a whole number of seconds in range, e.g. -7, 1.5, "NaN", true); see call_log_problem().
+  const char* problem = nullptr;
 };
 
 struct Subscription {
@@ -115,8 +140,20 @@ struct PushBody {
   std::size_t invalid_events = 0;                // entries that were not objects
 };
 
+// Why a parsed value cannot be applied, or nullptr when it can. A call log needs an id (1 to
+// kMaxIdBytes sane bytes), a duration in [0, kMaxCallDurationSeconds] and no negative userId; a
+// feature a name; every text within its bound. The webhook counts such an event `invalid`, a poll
+// its call log `invalid` and skips such a feature; neither is remembered.
+const char* call_log_problem(const CallLog& call_log);
+const char* feature_problem(const Feature& feature);
+const char* presence_problem(const Presence& presence);
+const char* context_problem(const EventContext& context);
+
 // Each returns nullopt (with a short reason in *error when given) on malformed or wrongly typed
-// input: not JSON, or the expected top-level container missing / of the wrong type.
+// input: not JSON, or the expected top-level container missing / of the wrong type. Not JSON
+// includes invalid UTF-8 (strings end up in labels), an object with a key twice (which one
+// counts would be a guess; the platform never sends that) and nesting past kMaxJsonNesting: the
+// whole text is refused.
 std::optional<ServerInfo> parse_server_info(std::string_view json, std::string* error = nullptr);
 std::optional<std::vector<Feature>> parse_features(std::string_view json,
                                                    std::string* error = nullptr);
@@ -127,6 +164,8 @@ std::optional<std::vector<CallLog>> parse_call_logs(std::string_view json,
 std::optional<std::vector<Subscription>> parse_subscriptions(std::string_view json,
                                                              std::string* error = nullptr);
 std::optional<Subscription> parse_subscription(std::string_view json, std::string* error = nullptr);
+// Also refused whole: a subscriptionId that is not a sane id (see kMaxIdBytes). The id is not
+// checked against the subscriptions we made (the token authenticates a push) and not kept.
 std::optional<PushBody> parse_push_body(std::string_view json, std::string* error = nullptr);
 
 std::string to_json(const SubscriptionRequest& request);
