@@ -8,6 +8,7 @@
 
 #include "exporter/state/store.h"
 #include "tests/support/exposition.h"
+#include "tests/support/log_capture.h"
 
 using vpbx::state::CallOutcome;
 using vpbx::state::PresenceMap;
@@ -341,4 +342,139 @@ TEST_CASE("a scrape of many users is complete, and each user's series agree with
   CHECK(consistent);
   CHECK(sample_value(exposition(store), "vpbx_call_logs_received_total",
                      {{"source", "push"}, {"outcome", "counted"}}) == 20000);
+}
+
+TEST_CASE("a call log out of bounds is invalid: it moves no counter and is not remembered",
+          "[state][calls][limits]") {
+  Store store;
+  store.configure(two_rooms());
+  const std::string before = exposition(store);
+  auto negative = call("neg", 176125, "OUTGOING", -7);  // used to count as a 0 s call
+  auto flagged = call("flagged", 176125, "OUTGOING", 0);
+  flagged.problem = "duration is not a whole number";  // what the parser sets for 1.5 or "NaN"
+  auto absurd = call("absurd", 176125, "OUTGOING", vpbx::api::kMaxCallDurationSeconds + 1);
+  auto bad_user = call("bad-user", -1, "OUTGOING", 7);
+  for (const auto& bad :
+       {negative, flagged, absurd, bad_user, call(std::string(1000000, 'i'), 176125, "INCOMING", 7),
+        call(std::string(vpbx::api::kMaxIdBytes + 1, 'i'), 176125, "INCOMING", 7),
+        call("a\nb", 176125, "INCOMING", 7), call(std::string("a\0b", 3), 176125, "INCOMING", 7),
+        call("", 176125, "INCOMING", 7)}) {
+    INFO(bad.id.substr(0, 20));
+    CHECK(store.count_call_log(bad, Source::push) == CallOutcome::invalid);
+    CHECK(store.count_call_log(bad, Source::poll) == CallOutcome::invalid);
+    store.remember_call_log(bad);
+  }
+  CHECK(store.seen_call_log_count() == 0);
+  CHECK(store.unknown_call_log_count() == 0);
+  const std::string after = exposition(store);
+  for (const char* family : {"vpbx_user_calls_total", "vpbx_user_call_duration_seconds_total",
+                             "vpbx_call_duration_seconds_count"}) {
+    INFO(family);
+    CHECK(find_samples(after, family).size() == find_samples(before, family).size());
+    for (const auto& sample : find_samples(after, family)) CHECK(sample.value == 0);
+  }
+  CHECK(sample_value(after, "vpbx_call_logs_received_total",
+                     {{"source", "push"}, {"outcome", "invalid"}}) == 9);
+  CHECK(sample_value(after, "vpbx_call_logs_received_total",
+                     {{"source", "poll"}, {"outcome", "invalid"}}) == 9);
+  // The bounds themselves are fine.
+  CHECK(store.count_call_log(call(std::string(vpbx::api::kMaxIdBytes, 'i'), 176125, "INCOMING",
+                                  vpbx::api::kMaxCallDurationSeconds),
+                             Source::push) == CallOutcome::counted);
+}
+
+TEST_CASE("pushed events out of bounds are invalid whole and teach no user",
+          "[state][push][limits]") {
+  vpbx::config::Config config;  // discovery on, no users
+  Store store;
+  store.configure(config);
+  const std::string mb(1000000, 'x');
+  const std::string context =
+      R"("context":{"user":{"id":168382,"name":"+41225662195@m.ipvoip.ch"},)"
+      R"("enterprise":{"id":16317,"name":"291908.bus.ent"}})";
+  const std::string big_context = R"("context":{"user":{"id":168382,"name":")" + mb +
+                                  R"("},"enterprise":{"id":16317,"name":"291908.bus.ent"}})";
+  const auto outcomes = [&](const std::string& json) {
+    const auto body = vpbx::api::parse_push_body(json);
+    REQUIRE(body);
+    std::vector<vpbx::state::EventOutcome> out;
+    for (const auto& applied : store.apply_push(*body)) out.push_back(applied.outcome);
+    return out;
+  };
+  using vpbx::state::EventOutcome;
+  const std::vector<EventOutcome> invalid{EventOutcome::invalid};
+  CHECK(outcomes(R"({"callLogEvents":[{"callLog":{"id":"c","duration":-7},)" + context + "}]}") ==
+        invalid);
+  CHECK(outcomes(R"({"callLogEvents":[{"callLog":{"id":")" + mb + R"(","duration":7},)" + context +
+                 "}]}") == invalid);
+  CHECK(outcomes(R"({"callLogEvents":[{"callLog":{"id":"c","duration":7},)" + big_context +
+                 "}]}") == invalid);
+  CHECK(outcomes(R"({"featureEvents":[{"feature":{"featName":")" + mb + R"(","status":"ACTIVE"},)" +
+                 context + "}]}") == invalid);
+  CHECK(outcomes(R"({"featureEvents":[{"feature":{"featName":"CENTRAL_DND","status":"ACTIVE"},)" +
+                 big_context + "}]}") == invalid);
+  CHECK(outcomes(R"({"presenceEvents":[{"presence":{"status":")" + mb + R"("},)" + context +
+                 "}]}") == invalid);
+  CHECK(store.users().empty());  // none of these taught the user in their context
+  CHECK(store.seen_call_log_count() == 0);
+  CHECK(store.unknown_call_log_count() == 0);
+  // The same events within bounds apply, and learn the user.
+  CHECK(outcomes(R"({"callLogEvents":[{"callLog":{"id":"c","duration":7},)" + context + "}]}") ==
+        std::vector<EventOutcome>{EventOutcome::applied});
+  CHECK(store.users().size() == 1);
+}
+
+TEST_CASE("unknown users' call ids are remembered in a bounded set, oldest out first",
+          "[state][calls][limits]") {
+  Store store;
+  store.configure(two_rooms());
+  constexpr std::size_t kPushed = 10000;
+  for (std::size_t i = 0; i < kPushed; ++i) {
+    CHECK(store.count_call_log(
+              call("u" + std::to_string(i), 900000 + static_cast<int>(i), "INCOMING", 7),
+              Source::push) == CallOutcome::unknown_user);
+  }
+  CHECK(store.unknown_call_log_count() == vpbx::state::kMaxUnknownCallLogs);
+  CHECK(store.seen_call_log_count() == 0);  // nothing of theirs reaches the state file
+  // The newest are still known as seen; the oldest are forgotten.
+  CHECK(store.count_call_log(call("u" + std::to_string(kPushed - 1), 900000, "INCOMING", 7),
+                             Source::poll) == CallOutcome::duplicate);
+  CHECK(store.count_call_log(call("u0", 900000, "INCOMING", 7), Source::poll) ==
+        CallOutcome::unknown_user);
+  CHECK(store.unknown_call_log_count() == vpbx::state::kMaxUnknownCallLogs);
+  const auto text = exposition(store);
+  CHECK(find_samples(text, "vpbx_user_info").size() == 2);
+  CHECK(sample_value(text, "vpbx_call_logs_received_total",
+                     {{"source", "push"}, {"outcome", "unknown_user"}}) == kPushed);
+}
+
+TEST_CASE("a user's feature names are bounded, and so are the unmapped presence values logged",
+          "[state][features][presence][limits]") {
+  Store store;
+  store.configure(two_rooms());
+  std::vector<vpbx::api::Feature> many;
+  for (int i = 0; i < 1000; ++i) many.push_back(feature("MADE_UP_" + std::to_string(i), "ACTIVE"));
+  store.set_features(176125, many);
+  CHECK(
+      find_samples(exposition(store), "vpbx_user_feature_active", {{"user", "Room 101"}}).size() ==
+      vpbx::state::kMaxFeaturesPerUser);
+  CHECK_FALSE(store.apply_feature(176125, feature("ONE_MORE", "ACTIVE")));
+  CHECK(store.apply_feature(176125, feature("MADE_UP_0", "INACTIVE")));  // known names still move
+  CHECK(store.apply_feature(176129, feature("CENTRAL_DND", "ACTIVE")));  // per user
+  CHECK_FALSE(store.apply_feature(176129, feature(std::string(1000000, 'F'), "ACTIVE")));
+  // A poll that returns fewer makes room again.
+  store.set_features(176125, {feature("CENTRAL_DND", "ACTIVE")});
+  CHECK(store.apply_feature(176125, feature("ONE_MORE", "ACTIVE")));
+  // An invalid feature in a poll is dropped, as if the platform had not returned it.
+  store.set_features(176129,
+                     {feature("CENTRAL_DND", "ACTIVE"), feature("X", std::string(300, 's'))});
+  CHECK(find_samples(exposition(store), "vpbx_user_feature_active", {{"user", "+41225662195"}})
+            .size() == 1);
+
+  vpbx::test::StderrCapture capture;
+  for (int i = 0; i < 1000; ++i) store.set_presence(176125, "MADE_UP_" + std::to_string(i));
+  const std::string log = capture.finish();
+  CHECK(vpbx::test::count_occurrences(log, "unmapped presence state") ==
+        vpbx::state::kMaxUnmappedStatesLogged);
+  CHECK(sample_value(exposition(store), "vpbx_presence_unmapped_states_total") == 1000);
 }

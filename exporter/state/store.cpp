@@ -203,6 +203,7 @@ bool Store::knows(std::int64_t user_id) const {
 bool Store::set_presence(std::int64_t user_id, const std::string& raw_state) {
   bool known = true;
   bool changed = false;
+  bool log_it = false;
   {
     std::lock_guard lock(mutex_);
     const auto it = users_.find(user_id);
@@ -211,9 +212,14 @@ bool Store::set_presence(std::int64_t user_id, const std::string& raw_state) {
     changed = it->second.presence_seen && it->second.presence != state;
     it->second.presence = state;
     it->second.presence_seen = true;
-    if (!known) ++unmapped_presence_;
+    if (!known) {
+      ++unmapped_presence_;
+      // Each value once, and only so many: the values come from the network.
+      log_it = unmapped_logged_.size() < kMaxUnmappedStatesLogged &&
+               unmapped_logged_.insert(raw_state).second;
+    }
   }
-  if (!known && unmapped_logged_.first_time(raw_state)) {
+  if (log_it) {
     log::warn("unmapped presence state; counted as unknown (see presence.state_map)",
               {{"state", raw_state}});
   }
@@ -225,12 +231,31 @@ bool Store::feature_included(const std::string& name) const {
                                                name) != feature_include_.end();
 }
 
-bool Store::set_feature(UserState& user, const api::Feature& feature, bool count_change) {
-  if (feature.feat_name.empty() || !feature_included(feature.feat_name)) return false;
-  auto [it, inserted] = user.features.try_emplace(feature.feat_name);
+bool Store::set_feature(UserState& user, const api::Feature& feature, bool count_change,
+                        bool* kept) {
+  if (kept) *kept = false;
+  if (api::feature_problem(feature)) return false;
+  if (kept) *kept = true;  // a feature the config does not include is kept as ignored
+  if (!feature_included(feature.feat_name)) return false;
+  const std::string& name = feature.feat_name;
+  if (!user.features.count(name) && user.features.size() >= kMaxFeaturesPerUser) {
+    if (kept) *kept = false;
+    if (features_full_.fail("features")) {
+      log::warn(
+          "a user has the most features tracked per user; a new feature name is not tracked",
+          {{"max_features_per_user", kMaxFeaturesPerUser}, {"user_id", user.identity.user_id}});
+    }
+    return false;
+  }
+  auto [it, inserted] = user.features.try_emplace(name);
   FeatureState& state = it->second;
   const bool changed = !inserted && state.status != feature.status;
-  if (changed && count_change) user.feature_changes[feature.feat_name] += 1;
+  // Names leave features when a poll no longer returns them, not their change counters: these
+  // are bounded on their own.
+  if (changed && count_change &&
+      (user.feature_changes.count(name) || user.feature_changes.size() < kMaxFeaturesPerUser)) {
+    user.feature_changes[name] += 1;
+  }
   state.status = feature.status;
   state.active = feature.active();
   state.destination = feature.destination_uri;
@@ -245,18 +270,21 @@ bool Store::set_features(std::int64_t user_id, const std::vector<api::Feature>& 
   std::set<std::string> present;
   bool changed = false;
   for (const auto& feature : features) {
-    changed = set_feature(user, feature, true) || changed;
-    present.insert(feature.feat_name);
+    bool kept = false;
+    changed = set_feature(user, feature, true, &kept) || changed;
+    if (kept) present.insert(feature.feat_name);  // an invalid one goes, as if not returned
   }
   std::erase_if(user.features, [&](const auto& f) { return !present.count(f.first); });
   return changed;
 }
 
-void Store::apply_feature(std::int64_t user_id, const api::Feature& feature) {
+bool Store::apply_feature(std::int64_t user_id, const api::Feature& feature) {
   std::lock_guard lock(mutex_);
   const auto it = users_.find(user_id);
-  if (it == users_.end()) return;
-  set_feature(it->second, feature, true);
+  if (it == users_.end()) return false;
+  bool kept = false;
+  set_feature(it->second, feature, true, &kept);
+  return kept;
 }
 
 std::vector<AppliedEvent> Store::apply_push(const api::PushBody& body) {
@@ -266,12 +294,15 @@ std::vector<AppliedEvent> Store::apply_push(const api::PushBody& body) {
       learn_user(context.enterprise_name, context.user_id, context.user_name);
     }
   };
+  // An event with a value out of bounds (api::*_problem) is invalid whole: nothing of it is
+  // applied, and its context teaches no user.
   for (const auto& event : body.call_log_events) {
     AppliedEvent result{"CALL_LOG", EventOutcome::invalid};
     if (event.call_log) {
       api::CallLog call_log = *event.call_log;
       if (call_log.user_id == 0) call_log.user_id = event.context.user_id;
-      learn(event.context);
+      if (!call_log.problem) call_log.problem = api::context_problem(event.context);
+      if (!api::call_log_problem(call_log)) learn(event.context);
       switch (count_call_log(call_log, Source::push)) {
         case CallOutcome::counted:
           result.outcome = EventOutcome::applied;
@@ -291,22 +322,23 @@ std::vector<AppliedEvent> Store::apply_push(const api::PushBody& body) {
   }
   for (const auto& event : body.feature_events) {
     AppliedEvent result{"FEATURE", EventOutcome::invalid};
-    if (event.feature && !event.feature->feat_name.empty()) {
+    if (event.feature && !api::feature_problem(*event.feature) &&
+        !api::context_problem(event.context)) {
       const std::int64_t user_id =
           event.feature->user_id ? event.feature->user_id : event.context.user_id;
       learn(event.context);
       if (!knows(user_id)) {
         result.outcome = EventOutcome::unknown_user;
-      } else {
-        apply_feature(user_id, *event.feature);
+      } else if (apply_feature(user_id, *event.feature)) {
         result.outcome = EventOutcome::applied;
-      }
+      }  // else a new name past kMaxFeaturesPerUser: invalid
     }
     results.push_back(result);
   }
   for (const auto& event : body.presence_events) {
     AppliedEvent result{"PRESENCE", EventOutcome::invalid};
-    if (event.presence && !event.presence->status.empty()) {
+    if (event.presence && !api::presence_problem(*event.presence) &&
+        !api::context_problem(event.context)) {
       const std::int64_t user_id =
           event.presence->user_id ? event.presence->user_id : event.context.user_id;
       learn(event.context);
@@ -337,14 +369,16 @@ CallOutcome Store::count_call_log(const api::CallLog& call_log, Source source) {
   std::lock_guard lock(mutex_);
   CallOutcome outcome = CallOutcome::counted;
   const auto user_it = users_.find(call_log.user_id);
-  // An id is a key in memory and in the journal: an absurd one is refused, not stored.
-  if (call_log.id.empty() || call_log.id.size() > 256 || call_log.duration < 0) {
+  // An id is a key in memory and in the journal: an absurd one is refused, not stored; so is a
+  // call whose duration is not data (-7 is not a 0 s call).
+  if (api::call_log_problem(call_log)) {
     outcome = CallOutcome::invalid;
-  } else if (seen_call_logs_.count(call_log.id)) {
+  } else if (seen_call_logs_.count(call_log.id) || unknown_call_logs_.count(call_log.id)) {
     outcome = CallOutcome::duplicate;
   } else if (user_it == users_.end()) {
-    // Remembered too, so that re-reading it in the overlap window is a duplicate, not news.
-    seen_call_logs_.emplace(call_log.id, call_log.call_start_epoch_ms);
+    // Remembered too, so that re-reading it in the overlap window is a duplicate, not news; in a
+    // bounded set, since anyone with the token can push calls of made-up users.
+    remember_unknown_call_log(call_log.id);
     outcome = CallOutcome::unknown_user;
   } else {
     seen_call_logs_.emplace(call_log.id, call_log.call_start_epoch_ms);
@@ -378,8 +412,17 @@ void Store::apply_call(const CallRecord& call) {
   }
 }
 
+void Store::remember_unknown_call_log(const std::string& id) {
+  if (!unknown_call_logs_.insert(id).second) return;
+  unknown_call_log_order_.push_back(id);
+  if (unknown_call_log_order_.size() > kMaxUnknownCallLogs) {
+    unknown_call_logs_.erase(unknown_call_log_order_.front());
+    unknown_call_log_order_.pop_front();
+  }
+}
+
 void Store::remember_call_log(const api::CallLog& call_log) {
-  if (call_log.id.empty()) return;
+  if (api::call_log_problem(call_log)) return;
   std::lock_guard lock(mutex_);
   seen_call_logs_.emplace(call_log.id, call_log.call_start_epoch_ms);
 }
@@ -425,6 +468,11 @@ void Store::prune_seen_call_logs_behind_cursors(std::int64_t margin_ms) {
 std::size_t Store::seen_call_log_count() const {
   std::lock_guard lock(mutex_);
   return seen_call_logs_.size();
+}
+
+std::size_t Store::unknown_call_log_count() const {
+  std::lock_guard lock(mutex_);
+  return unknown_call_log_order_.size();
 }
 
 std::vector<MetricFamily> Store::Collect() const {

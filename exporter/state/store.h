@@ -8,12 +8,15 @@
 
 #include <array>
 #include <cstdint>
+#include <deque>
 #include <functional>
 #include <map>
 #include <mutex>
 #include <optional>
+#include <set>
 #include <string>
 #include <unordered_map>
+#include <unordered_set>
 #include <vector>
 
 #include "exporter/api/models.h"
@@ -28,6 +31,20 @@ namespace vpbx::state {
 inline constexpr std::array<double, 10> kDurationBounds{5,   15,  30,   60,   120,
                                                         300, 600, 1200, 1800, 3600};
 inline constexpr std::size_t kDurationBoundCount = kDurationBounds.size();
+
+// Bounds on what a value from the network can make the store keep (issue 12). Users are bounded
+// by max_users (learnt ones) and the config; these bound the rest:
+// - feature names per user: the seed's platform has 19 features, so 64 leaves room for new ones
+//   while a push of a thousand made-up names cannot make a thousand series per user; past it a
+//   new name is `invalid` (a poll's extra features are dropped);
+inline constexpr std::size_t kMaxFeaturesPerUser = 64;
+// - ids of call logs of unknown users, remembered only so that re-reading one in a poll's overlap
+//   is a duplicate: the oldest is forgotten first (then counted unknown_user again, which moves
+//   no user's series). 4096 ids of at most 128 bytes: under 1 MB;
+inline constexpr std::size_t kMaxUnknownCallLogs = 4096;
+// - distinct unmapped presence values logged (all are counted in
+//   vpbx_presence_unmapped_states_total).
+inline constexpr std::size_t kMaxUnmappedStatesLogged = 64;
 
 enum class Source { poll, push };
 enum class CallOutcome { counted, duplicate, unknown_user, invalid };
@@ -73,22 +90,27 @@ class Store : public prometheus::Collectable {
   bool set_presence(std::int64_t user_id, const std::string& raw_state);
   // A full poll of a user's features; features the platform no longer returns are dropped.
   bool set_features(std::int64_t user_id, const std::vector<api::Feature>& features);
-  // One changed feature (a push, or a PUT's answer).
-  void apply_feature(std::int64_t user_id, const api::Feature& feature);
+  // One changed feature (a push, or a PUT's answer). False when it was not kept: unknown user,
+  // an invalid feature (api::feature_problem), or a new name past kMaxFeaturesPerUser.
+  bool apply_feature(std::int64_t user_id, const api::Feature& feature);
 
   // Applies a parsed push body: learns users from the events' context (when discovery allows),
   // then applies every event. One outcome per event, in body order; unknown kinds are `ignored`.
   std::vector<AppliedEvent> apply_push(const api::PushBody& body);
 
-  // Counts a call log once by its id, whichever source sees it first.
+  // Counts a call log once by its id, whichever source sees it first. `invalid` (see
+  // api::call_log_problem) moves no counter but vpbx_call_logs_received_total and is not
+  // remembered; `unknown_user` is remembered among at most kMaxUnknownCallLogs.
   CallOutcome count_call_log(const api::CallLog& call_log, Source source);
   // Marks a call log as seen without counting it: history from before its scope was first polled.
+  // An invalid one is not remembered.
   void remember_call_log(const api::CallLog& call_log);
   // Forgets ids whose callStart is older than `epoch_ms` (they can no longer be re-read).
   void prune_seen_call_logs(std::int64_t older_than_epoch_ms);
   // Forgets ids that no poll can return again: older than every cursor by more than `margin_ms`.
   void prune_seen_call_logs_behind_cursors(std::int64_t margin_ms);
   std::size_t seen_call_log_count() const;
+  std::size_t unknown_call_log_count() const;  // at most kMaxUnknownCallLogs
 
   // Call-log polling cursors, by scope ("enterprise:<name>", "user:<id>"). Kept here so that the
   // state file saves them with everything else, and never ahead of the calls they cover.
@@ -144,7 +166,9 @@ class Store : public prometheus::Collectable {
   void relabel();
   bool add_learnt_user(const LearntUser& learnt);
   void apply_call(const CallRecord& call);
-  bool set_feature(UserState& user, const api::Feature& feature, bool count_change);
+  bool set_feature(UserState& user, const api::Feature& feature, bool count_change,
+                   bool* kept = nullptr);
+  void remember_unknown_call_log(const std::string& id);
 
   mutable std::mutex mutex_;
   std::map<std::int64_t, UserState> users_;
@@ -155,15 +179,19 @@ class Store : public prometheus::Collectable {
   std::map<int, bool> answered_status_;
   PresenceMap presence_map_;
   std::unordered_map<std::string, std::int64_t> seen_call_logs_;  // id -> callStart epoch ms
-  std::map<std::string, CallLogCursor> cursors_;                  // what the pollers read from
-  std::map<std::string, CallLogCursor> durable_cursors_;          // what the state file may hold
+  // Call logs of unknown users: not durable, bounded, oldest first out.
+  std::unordered_set<std::string> unknown_call_logs_;
+  std::deque<std::string> unknown_call_log_order_;
+  std::map<std::string, CallLogCursor> cursors_;          // what the pollers read from
+  std::map<std::string, CallLogCursor> durable_cursors_;  // what the state file may hold
   bool durable_ = false;
   Batch pending_;
   std::map<std::pair<std::string, Direction>, DurationHistogram> durations_;
   std::map<std::pair<Source, CallOutcome>, double> received_;
   double unmapped_presence_ = 0;
-  log::OncePerValue unmapped_logged_;
+  std::set<std::string, std::less<>> unmapped_logged_;  // at most kMaxUnmappedStatesLogged
   log::ErrorLatch max_users_reached_;
+  log::ErrorLatch features_full_;
   std::mutex listener_mutex_;
   std::function<void()> users_changed_;
 };
