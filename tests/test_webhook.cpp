@@ -18,6 +18,7 @@
 #include <filesystem>
 #include <fstream>
 #include <functional>
+#include <set>
 #include <sstream>
 #include <thread>
 
@@ -874,4 +875,219 @@ TEST_CASE("accepted pushes are reported by resource type", "[webhook]") {
   request.body = cdr_with_id("reported");
   CHECK(h.receiver->handle(request).status == 200);
   CHECK(types == std::vector<std::string>{"FEATURE", "CALL_LOG"});
+}
+
+namespace {
+
+// One event of each kind for `user_id` in 291908.bus.ent, as the platform writes them.
+std::string context_json(std::int64_t user_id) {
+  return R"("context":{"user":{"id":)" + std::to_string(user_id) + R"(,"name":"+41)" +
+         std::to_string(user_id) +
+         R"(@m.ipvoip.ch"},"enterprise":{"id":16317,"name":"291908.bus.ent"}})";
+}
+std::string call_log_event(const std::string& id, std::int64_t user_id) {
+  return R"({"changeType":"CREATED","callLog":{"id":")" + id + R"(","userId":)" +
+         std::to_string(user_id) + R"(,"duration":7,"direction":"OUTGOING"},)" +
+         context_json(user_id) + "}";
+}
+std::string feature_event(std::int64_t user_id) {
+  return R"({"changeType":"MODIFIED","feature":{"featName":"CENTRAL_DND","status":"ACTIVE","userId":)" +
+         std::to_string(user_id) + "}," + context_json(user_id) + "}";
+}
+std::string presence_event(std::int64_t user_id) {
+  return R"({"changeType":"MODIFIED","presence":{"status":"BUSY","userId":)" +
+         std::to_string(user_id) + "}," + context_json(user_id) + "}";
+}
+
+std::string replace_first(std::string text, const std::string& what, const std::string& with) {
+  const auto at = text.find(what);
+  REQUIRE(at != std::string::npos);
+  return text.replace(at, what.size(), with);
+}
+
+// The seed's CDR push with another call id and the duration's JSON text as given.
+std::string cdr_with_duration(const std::string& id, const std::string& duration) {
+  return replace_first(cdr_with_id(id), "\"duration\" : 7", "\"duration\" : " + duration);
+}
+
+vpbx::http::Request push_request(const std::string& body) {
+  vpbx::http::Request request;
+  request.method = "POST";
+  request.path = "/webhook/" + kToken;
+  request.headers["content-type"] = "application/json";
+  request.remote_address = "127.0.0.1";
+  request.body = body;
+  return request;
+}
+
+}  // namespace
+
+TEST_CASE("hostile values: events out of bounds are invalid, malformed bodies refused whole",
+          "[webhook][hostile]") {
+  Harness h;
+  REQUIRE(h.push(read_api_data("push_call_log.json")).status == 200);  // user 168382, 1 call
+  const std::string mb(1000000, 'x');
+  const auto seen_before = h.store->seen_call_log_count();
+  const auto users_before = h.store->users().size();
+
+  // Events out of bounds: the body is fine, the event is counted invalid and changes nothing.
+  const std::vector<std::pair<std::string, std::string>> invalid_events{
+      {"duration -7", cdr_with_id("negative", -7)},
+      {"duration \"NaN\"", cdr_with_duration("nan-text", "\"NaN\"")},
+      {"duration 1.5", cdr_with_duration("fraction", "1.5")},
+      {"duration of 8 days", cdr_with_duration("long", "691200")},
+      {"1 MB call-log id", cdr_with_id(mb)},
+      {"129-byte call-log id", cdr_with_id(std::string(129, 'i'))},
+      {"1 MB login in the context of a new user",
+       "{\"callLogEvents\":[" + replace_first(call_log_event("big-login", 555), "+41555", mb) +
+           "]}"},
+      {"negative userId", replace_first(cdr_with_id("neg-user"), "168382", "-168382")},
+  };
+  double invalid = 0;
+  for (const auto& [name, body] : invalid_events) {
+    INFO(name);
+    REQUIRE(body.size() < 1048576);  // under max_body_bytes: it reaches the parser
+    CHECK(h.push(body).status == 200);
+    CHECK(h.events("CALL_LOG", "invalid") == ++invalid);
+  }
+  const std::string feature_mb = R"({"featureEvents":[{"feature":{"featName":")" + mb +
+                                 R"(","status":"ACTIVE","userId":168382}}]})";
+  CHECK(h.push(feature_mb).status == 200);
+  CHECK(h.events("FEATURE", "invalid") == 1);
+  const std::string presence_mb =
+      R"({"presenceEvents":[{"presence":{"status":")" + mb + R"(","userId":168382}}]})";
+  CHECK(h.push(presence_mb).status == 200);
+  CHECK(h.events("PRESENCE", "invalid") == 1);
+  const std::string text = h.store_text();
+  CHECK(h.store->seen_call_log_count() == seen_before);  // none remembered
+  CHECK(h.store->unknown_call_log_count() == 0);
+  CHECK(h.store->users().size() == users_before);  // the 1 MB login taught no user
+  CHECK(sample_value(text, "vpbx_user_calls_total",
+                     {{"user", "+41225662195"}, {"direction", "outgoing"}, {"answered", "true"}}) ==
+        1);
+  CHECK(
+      sample_value(text, "vpbx_user_calls_total",
+                   {{"user", "+41225662195"}, {"direction", "outgoing"}, {"answered", "false"}}) ==
+      0);  // -7 used to be counted here, as a 0 s call
+  CHECK(sample_value(text, "vpbx_call_logs_received_total",
+                     {{"source", "push"}, {"outcome", "invalid"}}) == invalid);
+  CHECK(find_samples(text, "vpbx_user_feature_active").empty());
+  CHECK(text.find(mb.substr(0, 1000)) == std::string::npos);
+
+  // Bodies that are not what the platform sends: 400, counted once as unknown/invalid.
+  std::string nested = "{\"callLogEvents\":";
+  for (int i = 0; i < 100000; ++i) nested += "[";
+  for (int i = 0; i < 100000; ++i) nested += "]";
+  nested += "}";
+  const std::vector<std::pair<std::string, std::string>> refused{
+      {"duration 1e400", cdr_with_duration("huge", "1e400")},
+      {"duration NaN", cdr_with_duration("nan", "NaN")},
+      {"duration -Infinity", cdr_with_duration("inf", "-Infinity")},
+      {"userId -1e400", replace_first(cdr_with_id("neg"), "168382", "-1e400")},
+      {"invalid UTF-8 in the id", cdr_with_id("id-\xff\xfe")},
+      {"an overlong UTF-8 form", cdr_with_id("id-\xc0\xaf")},
+      {"a lone surrogate escape", cdr_with_id("id-\\ud800")},
+      {"1 MB subscriptionId", "{\"subscriptionId\":\"" + mb + "\",\"callLogEvents\":[]}"},
+      {"callLogEvents twice", "{\"callLogEvents\":[" + call_log_event("dup-a", 168382) +
+                                  "],\"callLogEvents\":[" + call_log_event("dup-b", 168382) + "]}"},
+      {"a callLog with two ids",
+       "{\"callLogEvents\":[" +
+           replace_first(call_log_event("dup-c", 168382), "\"id\"", "\"id\":\"other\",\"id\"") +
+           "]}"},
+      {"100 000-deep nesting, closed", nested},
+  };
+  const double refused_before = h.events("unknown", "invalid");
+  const std::string store_before = h.store_text();
+  for (const auto& [name, body] : refused) {
+    INFO(name);
+    const auto reply = h.push(body);
+    CHECK(reply.status == 400);
+    CHECK(h.store_text() == store_before);
+  }
+  CHECK(h.events("unknown", "invalid") == refused_before + static_cast<double>(refused.size()));
+
+  // 10 MB: refused by its size before anything reads it (the server answers from the declared
+  // length; the receiver enforces its own limit behind a larger listener).
+  const auto raw = send_and_wait_for_close(
+      h.server->port(), "POST /webhook/" + kToken +
+                            " HTTP/1.1\r\nHost: x\r\nContent-Type: "
+                            "application/json\r\nContent-Length: 10485760\r\n\r\n");
+  CHECK(raw.reply.rfind("HTTP/1.1 413", 0) == 0);
+  CHECK(h.receiver->handle(push_request(std::string(10 * 1024 * 1024, ' '))).status == 413);
+  CHECK(h.store_text() == store_before);
+  CHECK(h.push(cdr_with_id("after")).status == 200);
+}
+
+TEST_CASE(
+    "10 000 unknown users and subscription ids: bounded memory, exact counters, no series "
+    "past max_users",
+    "[webhook][hostile][limits]") {
+  Harness h;
+  vpbx::config::Config config;
+  config.webhook = webhook_config();
+  config.max_users = 50;
+  h.store->configure(config);
+  const std::string metrics_before = h.metrics_text();
+  constexpr int kUsers = 10000;
+  constexpr int kPerBody = 100;
+  constexpr std::int64_t kFirst = 3000000;
+  // Each kind of event for 10 000 distinct users, 100 per body, each body with its own
+  // subscriptionId (30 000 in all: none is kept, the token authenticates a push).
+  int subscription = 0;
+  for (const auto& make : std::vector<std::function<std::string(std::int64_t)>>{
+           [](std::int64_t u) { return call_log_event("call-" + std::to_string(u), u); },
+           feature_event, presence_event}) {
+    for (int first = 0; first < kUsers; first += kPerBody) {
+      std::string body = "{\"subscriptionId\":\"sub-" + std::to_string(++subscription) +
+                         "\",\"callLogEvents\":[],\"featureEvents\":[],\"presenceEvents\":[]}";
+      std::string events;
+      for (int i = first; i < first + kPerBody; ++i) {
+        events += (events.empty() ? "" : ",") + make(kFirst + i);
+      }
+      // Into whichever list the events belong to.
+      const std::string key = events.find("\"callLog\"") != std::string::npos   ? "callLogEvents"
+                              : events.find("\"feature\"") != std::string::npos ? "featureEvents"
+                                                                                : "presenceEvents";
+      const auto at = body.find("\"" + key + "\":[") + key.size() + 4;
+      body.insert(at, events);
+      REQUIRE(h.receiver->handle(push_request(body)).status == 200);
+    }
+  }
+  // Another 10 000 subscription ids, one event each, for made-up users past max_users.
+  for (int i = 0; i < kUsers; ++i) {
+    const auto body = "{\"subscriptionId\":\"other-sub-" + std::to_string(i) +
+                      "\",\"presenceEvents\":[" + presence_event(kFirst + kUsers + i) + "]}";
+    REQUIRE(h.receiver->handle(push_request(body)).status == 200);
+  }
+
+  const std::string text = h.store_text();
+  // Series: the first 50 users were learnt, no one else.
+  CHECK(h.store->users().size() == config.max_users);
+  CHECK(find_samples(text, "vpbx_user_info").size() == config.max_users);
+  std::set<std::string> users_with_series;
+  for (const char* family : {"vpbx_user_info", "vpbx_user_presence", "vpbx_user_feature_active",
+                             "vpbx_user_calls_total", "vpbx_user_call_duration_seconds_total"}) {
+    for (const auto& s : find_samples(text, family)) users_with_series.insert(s.labels.at("user"));
+  }
+  CHECK(users_with_series.size() == config.max_users);
+  // Counters add up exactly: learnt (applied) + unknown_user = pushed, per kind.
+  for (const char* type : {"CALL_LOG", "FEATURE"}) {
+    INFO(type);
+    CHECK(h.events(type, "applied") == 50);
+    CHECK(h.events(type, "unknown_user") == kUsers - 50);
+    CHECK(h.events(type, "invalid") == 0);
+  }
+  CHECK(h.events("PRESENCE", "applied") == 50);
+  CHECK(h.events("PRESENCE", "unknown_user") == 2 * kUsers - 50);
+  CHECK(sample_value(text, "vpbx_call_logs_received_total",
+                     {{"source", "push"}, {"outcome", "counted"}}) == 50);
+  CHECK(sample_value(text, "vpbx_call_logs_received_total",
+                     {{"source", "push"}, {"outcome", "unknown_user"}}) == kUsers - 50);
+  // What the store remembers is bounded: counted ids by the users' calls, unknown users' ids by
+  // a constant. The webhook's own series are the pre-created ones.
+  CHECK(h.store->seen_call_log_count() == 50);
+  CHECK(h.store->unknown_call_log_count() == vpbx::state::kMaxUnknownCallLogs);
+  CHECK(find_samples(h.metrics_text(), "vpbx_webhook_events_total").size() ==
+        find_samples(metrics_before, "vpbx_webhook_events_total").size());
+  CHECK(h.requests("200") == 3 * kUsers / kPerBody + kUsers);
 }
