@@ -9,13 +9,9 @@ for f in bin/vpbx_exporter bin/vpbx_simulator etc/vpbx_exporter/vpbx_exporter.ym
          share/vpbx_exporter/alerts/vpbx_exporter.rules.yml; do
   [ -e "$prefix/$f" ] || { echo "missing after install: $f"; exit 1; }
 done
-# The TLS bridges go under the prefix too, where the installed binary looks for them.
-for lib in libvpbx_tls_ssl.so libvpbx_tls_crypto.so; do
-  [ -n "$(find "$prefix" -name "$lib")" ] || { echo "missing after install: $lib"; exit 1; }
-done
 "$prefix/bin/vpbx_exporter" --version
 
-# The installed binary serves TLS with the installed bridges (the build tree's are not used).
+# The installed binary serves TLS.
 work=$(mktemp -d)
 trap 'rm -rf "$prefix" "$work"; [ -n "${pid:-}" ] && kill "$pid" 2>/dev/null || true' EXIT
 openssl req -x509 -newkey rsa:2048 -nodes -keyout "$work/key.pem" -out "$work/cert.pem" -days 1 \
@@ -23,7 +19,7 @@ openssl req -x509 -newkey rsa:2048 -nodes -keyout "$work/key.pem" -out "$work/ce
 printf 'tls_server_config:\n  cert_file: cert.pem\n  key_file: key.pem\n' >"$work/web.yml"
 printf 'api:\n  url: http://127.0.0.1:9/openapi/\n  username: u\n  password: p\n  application_id: a\n' \
   >"$work/config.yml"
-VPBX_TLS_SHIM_DIR= "$prefix/bin/vpbx_exporter" --config.file="$work/config.yml" \
+"$prefix/bin/vpbx_exporter" --config.file="$work/config.yml" \
   --web.config.file="$work/web.yml" --web.listen-address=127.0.0.1:0 >"$work/log" 2>&1 &
 pid=$!
 for _ in $(seq 100); do grep -q "msg=listening" "$work/log" && break; sleep 0.1; done

@@ -1,13 +1,12 @@
 #include "exporter/http/server.h"
 
-#include <civetweb.h>
 #include <crypt.h>
-#include <fcntl.h>
 #include <malloc.h>
 #include <netdb.h>
+#include <openssl/err.h>
+#include <openssl/ssl.h>
 #include <prometheus/metric_family.h>
 #include <sys/socket.h>
-#include <unistd.h>
 
 #include <algorithm>
 #include <cctype>
@@ -23,11 +22,10 @@
 #include <stdexcept>
 #include <unordered_map>
 
-#include "exporter/http/civetweb_stop.h"
 #include "exporter/http/detail.h"
 #include "exporter/http/exposition.h"
 #include "exporter/http/gzip.h"
-#include "exporter/http/tls_shim.h"
+#include "exporter/http/transport.h"
 #include "exporter/log/log.h"
 
 namespace vpbx::http {
@@ -178,90 +176,40 @@ Response plain(int status, const std::string& body) {
   return Response::text(status, body + "\n");
 }
 
-// One temp file with certificate and key, as CivetWeb's ssl_certificate wants: its directory
-// is private (0700) and the file 0600, and both go away on stop().
-class PemFile {
- public:
-  PemFile(const TlsConfig& tls) {
-    const char* tmp = std::getenv("TMPDIR");
-    std::string pattern = std::string(tmp && *tmp ? tmp : "/tmp") + "/vpbx_exporter-tls-XXXXXX";
-    if (::mkdtemp(pattern.data()) == nullptr) {
-      throw std::runtime_error("TLS: cannot create a private temp directory in " + pattern);
-    }
-    dir_ = pattern;
-    path_ = dir_ + "/server.pem";
-    const int fd = ::open(path_.c_str(), O_CREAT | O_EXCL | O_WRONLY | O_CLOEXEC, 0600);
-    if (fd < 0) {
-      remove();
-      throw std::runtime_error("TLS: cannot create " + path_);
-    }
-    std::string pem;
-    for (const std::string* file : {&tls.cert_file, &tls.key_file}) {
-      std::ifstream in(*file, std::ios::binary);
-      if (!in) {
-        ::close(fd);
-        remove();
-        throw std::runtime_error("TLS: cannot read " + *file);
-      }
-      pem.append(std::istreambuf_iterator<char>(in), std::istreambuf_iterator<char>());
-      if (!pem.empty() && pem.back() != '\n') pem.push_back('\n');
-    }
-    std::size_t done = 0;
-    while (done < pem.size()) {
-      const ssize_t n = ::write(fd, pem.data() + done, pem.size() - done);
-      if (n <= 0) break;
-      done += static_cast<std::size_t>(n);
-    }
-    ::close(fd);
-    if (done != pem.size()) {
-      remove();
-      throw std::runtime_error("TLS: cannot write " + path_);
-    }
+// The TLS context of --web.config.file: certificate chain, key and the lowest version allowed.
+SSL_CTX* make_tls_context(const TlsConfig& tls) {
+  const auto failure = [](SSL_CTX* ctx, const std::string& what) {
+    const unsigned long code = ERR_get_error();
+    ERR_clear_error();
+    char text[256] = "unknown error";
+    if (code != 0) ERR_error_string_n(code, text, sizeof text);
+    if (ctx != nullptr) SSL_CTX_free(ctx);
+    return std::runtime_error("TLS: " + what + " (" + text + ")");
+  };
+  SSL_CTX* ctx = SSL_CTX_new(TLS_server_method());
+  if (ctx == nullptr) throw failure(ctx, "cannot create a context");
+  int min_version = TLS1_2_VERSION;
+  if (tls.min_version == "TLS10") min_version = TLS1_VERSION;
+  if (tls.min_version == "TLS11") min_version = TLS1_1_VERSION;
+  if (tls.min_version == "TLS13") min_version = TLS1_3_VERSION;
+  SSL_CTX_set_min_proto_version(ctx, min_version);
+  SSL_CTX_set_options(ctx, SSL_OP_NO_RENEGOTIATION | SSL_OP_CIPHER_SERVER_PREFERENCE);
+  // Writes resume with the rest of the buffer, which the transport may have moved.
+  SSL_CTX_set_mode(ctx, SSL_MODE_ENABLE_PARTIAL_WRITE | SSL_MODE_ACCEPT_MOVING_WRITE_BUFFER);
+  if (SSL_CTX_use_certificate_chain_file(ctx, tls.cert_file.c_str()) != 1) {
+    throw failure(ctx, "cannot use the certificate " + tls.cert_file);
   }
-  ~PemFile() { remove(); }
-  PemFile(const PemFile&) = delete;
-  PemFile& operator=(const PemFile&) = delete;
-  const std::string& path() const { return path_; }
-
- private:
-  void remove() {
-    std::error_code ignored;
-    if (!dir_.empty()) std::filesystem::remove_all(dir_, ignored);
+  if (SSL_CTX_use_PrivateKey_file(ctx, tls.key_file.c_str(), SSL_FILETYPE_PEM) != 1) {
+    throw failure(ctx, "cannot use the key " + tls.key_file);
   }
-  std::string dir_;
-  std::string path_;
-};
-
-const char* protocol_version(const std::string& min_version) {
-  // CivetWeb's ssl_protocol_version: 2 = TLS 1.0+, 3 = TLS 1.1+, 4 = TLS 1.2+, 5 = TLS 1.3.
-  if (min_version == "TLS10") return "2";
-  if (min_version == "TLS11") return "3";
-  if (min_version == "TLS13") return "5";
-  return "4";
+  if (SSL_CTX_check_private_key(ctx) != 1) {
+    throw failure(ctx, "the key does not match the certificate " + tls.cert_file);
+  }
+  return ctx;
 }
 
-// RFC 9110 IMF-fixdate, e.g. "Thu, 26 Nov 2026 13:12:56 GMT".
-std::string http_date() {
-  const std::time_t now = std::time(nullptr);
-  std::tm utc{};
-  ::gmtime_r(&now, &utc);
-  char text[64];
-  const std::size_t n = std::strftime(text, sizeof text, "%a, %d %b %Y %H:%M:%S GMT", &utc);
-  return std::string(text, n);
-}
-
-// The same rule as CivetWeb's own: HTTP/1.1 keeps the connection unless the client says close;
-// HTTP/1.0 only when it asks for keep-alive.
-bool keep_alive(const mg_connection* conn) {
-  const mg_request_info* info = mg_get_request_info(conn);
-  const char* header = mg_get_header(conn, "Connection");
-  if (header != nullptr) return lower(header).find("keep-alive") != std::string::npos;
-  return info->http_version != nullptr && std::string(info->http_version) == "1.1";
-}
-
-int civetweb_log(const mg_connection*, const char* message) {
-  log::warn("http server", {{"message", message ? message : ""}});
-  return 1;  // handled: CivetWeb writes nothing itself
+bool is_priority_path(const ServerOptions& options, const std::string& path) {
+  return path == options.telemetry_path || path == "/-/healthy" || path == "/-/ready";
 }
 
 }  // namespace
@@ -280,32 +228,28 @@ Response Response::text(int status, std::string body) {
 
 struct Server::Impl {
   explicit Impl(ServerOptions o) : options(std::move(o)) {}
+  ~Impl() {
+    if (tls_context != nullptr) SSL_CTX_free(tls_context);
+  }
 
   ServerOptions options;
   mutable std::shared_mutex routes_mutex;
   std::vector<RouteEntry> routes;
   std::mutex collectables_mutex;
   std::vector<std::weak_ptr<prometheus::Collectable>> collectables;
-  mg_context* ctx = nullptr;
+  SSL_CTX* tls_context = nullptr;
+  std::unique_ptr<detail::Transport> transport;
   int bound_port = 0;
-  std::unique_ptr<PemFile> pem;
   AuthCache auth_cache;
   log::OncePerValue logged_failures;
 
-  static int on_request(mg_connection* conn);
-  void handle(mg_connection* conn);
-  // What happened on the wire while handling one request.
-  struct Exchange {
-    bool close_connection = false;  // the body was not read to its end
-    // What /metrics rendered, freed only after the answer is sent: freeing 300k series takes
-    // longer than sending them.
-    std::vector<prometheus::MetricFamily> scraped;
-  };
-  Response dispatch(mg_connection* conn, Request& request, Exchange& exchange);
+  // What /metrics rendered, freed only after the answer is handed to the I/O thread: freeing
+  // 300k series takes longer than sending them.
+  using Scraped = std::vector<prometheus::MetricFamily>;
+  Response handle(Request& request, detail::AfterResponse& after);
+  Response dispatch(Request& request, Scraped& scraped);
   bool authorized(const Request& request);
-  Response render_metrics(const Request& request, Exchange& exchange);
-  void send(mg_connection* conn, const Request& request, const Response& response,
-            const Exchange& exchange);
+  Response render_metrics(const Request& request, Scraped& families);
   void log_failure(const std::string& route, const std::string& what);
 };
 
@@ -342,7 +286,7 @@ bool Server::Impl::authorized(const Request& request) {
   return true;
 }
 
-Response Server::Impl::render_metrics(const Request& request, Exchange& exchange) {
+Response Server::Impl::render_metrics(const Request& request, Scraped& families) {
   std::vector<std::shared_ptr<prometheus::Collectable>> sources;
   {
     std::lock_guard lock(collectables_mutex);
@@ -352,7 +296,6 @@ Response Server::Impl::render_metrics(const Request& request, Exchange& exchange
     }
   }
   // Collected outside the lock: a slow collector must not block registration or other scrapes.
-  std::vector<prometheus::MetricFamily>& families = exchange.scraped;
   for (const auto& source : sources) {
     try {
       auto collected = source->Collect();
@@ -384,7 +327,7 @@ Response Server::Impl::render_metrics(const Request& request, Exchange& exchange
   return response;
 }
 
-Response Server::Impl::dispatch(mg_connection* conn, Request& request, Exchange& exchange) {
+Response Server::Impl::dispatch(Request& request, Scraped& scraped) {
   // Which handlers own this path: the telemetry path, else exact routes, else the longest prefix.
   std::vector<RouteEntry> candidates;
   const bool telemetry = request.path == options.telemetry_path;
@@ -447,59 +390,9 @@ Response Server::Impl::dispatch(mg_connection* conn, Request& request, Exchange&
     return response;
   }
 
-  // The body: refused by its declared length before a byte is read, and capped while reading
-  // when the length is unknown (chunked). Either way the connection is then closed, as the rest
-  // of the body is still on the wire.
-  const mg_request_info* info = mg_get_request_info(conn);
-  const std::size_t limit = options.max_body_bytes;
-  if (info->content_length > 0 && static_cast<unsigned long long>(info->content_length) > limit) {
-    exchange.close_connection = true;
-    return plain(413, "Request body too large");
-  }
-  const bool has_body = info->content_length > 0 ||
-                        (info->content_length < 0 && !request.header("transfer-encoding").empty());
-  if (has_body) {
-    if (lower(request.header("expect")) == "100-continue" && info->http_version &&
-        std::string(info->http_version) == "1.1") {
-      mg_printf(conn, "HTTP/1.1 100 Continue\r\n\r\n");
-    }
-    char buffer[16384];
-    // CivetWeb's timeout bounds each read, and mg_read() returns only once it has the length it
-    // was asked for: a client trickling a byte at a time would hold this worker for ever. So the
-    // whole body must arrive within the request timeout, and reads start at one byte and double
-    // while the data comes fast (a 1 KiB push takes about ten reads), falling back to one byte
-    // as soon as a read waits: a slow client is then checked against the deadline at every byte.
-    const auto deadline =
-        std::chrono::steady_clock::now() + std::chrono::milliseconds(options.request_timeout_ms);
-    std::size_t chunk = 1;
-    while (true) {
-      const auto started = std::chrono::steady_clock::now();
-      const int n = mg_read(conn, buffer, chunk);
-      if (n == 0) break;
-      const auto now = std::chrono::steady_clock::now();
-      if (now > deadline) {
-        exchange.close_connection = true;
-        request.body.clear();
-        return plain(408, "Request Timeout");
-      }
-      if (n < 0) {
-        exchange.close_connection = true;
-        return plain(400, "Cannot read the request body");
-      }
-      if (request.body.size() + static_cast<std::size_t>(n) > limit) {
-        exchange.close_connection = true;
-        request.body.clear();
-        return plain(413, "Request body too large");
-      }
-      chunk =
-          now - started > std::chrono::milliseconds(20) ? 1 : std::min(chunk * 2, sizeof buffer);
-      request.body.append(buffer, static_cast<std::size_t>(n));
-    }
-  }
-
   const std::string route_name = chosen->method + " " + chosen->path + (chosen->prefix ? "/*" : "");
   try {
-    if (telemetry) return render_metrics(request, exchange);
+    if (telemetry) return render_metrics(request, scraped);
     return chosen->handler(request);
   } catch (const std::exception& e) {
     log_failure(route_name, e.what());
@@ -509,56 +402,11 @@ Response Server::Impl::dispatch(mg_connection* conn, Request& request, Exchange&
   return plain(500, "Internal Server Error");
 }
 
-void Server::Impl::send(mg_connection* conn, const Request& request, const Response& response,
-                        const Exchange& exchange) {
-  std::vector<std::pair<std::string, std::string>> headers;
-  headers.emplace_back("Content-Type", response.content_type);
-  headers.emplace_back("Content-Length", std::to_string(response.body.size()));
-  for (const auto& header : response.headers) {
-    // Content-Length and Connection are ours to set: a handler's own would contradict what is
-    // sent. CR/LF would let a value forge headers.
-    const std::string name = lower(header.first);
-    if (name == "content-length" || name == "connection" ||
-        (header.first + header.second).find_first_of("\r\n") != std::string::npos) {
-      continue;
-    }
-    headers.push_back(header);
-  }
-  // The head is written by hand rather than with mg_response_header_*: CivetWeb 1.15 formats its
-  // Date header with gmtime(), a data race between workers, and after an interim 100 it
-  // refuses to start a response at all.
-  const bool close = exchange.close_connection || !keep_alive(conn);
-  if (close) mg_disable_connection_keep_alive(conn);
-  const char* reason = mg_get_response_code_text(conn, response.status);
-  std::string head = "HTTP/1.1 " + std::to_string(response.status) + " " + (reason ? reason : "") +
-                     "\r\nDate: " + http_date() + "\r\n";
-  for (const auto& [name, value] : headers) head += name + ": " + value + "\r\n";
-  head += close ? "Connection: close\r\n\r\n" : "Connection: keep-alive\r\n\r\n";
-  mg_write(conn, head.data(), head.size());
-  if (request.method != "HEAD" && !response.body.empty()) {
-    mg_write(conn, response.body.data(), response.body.size());
-  }
-}
-
-void Server::Impl::handle(mg_connection* conn) {
-  Request request;
+Response Server::Impl::handle(Request& request, detail::AfterResponse& after) {
+  Scraped scraped;
   Response response;
-  Exchange exchange;
   try {
-    const mg_request_info* info = mg_get_request_info(conn);
-    request.method = info->request_method ? info->request_method : "";
-    request.path = info->local_uri ? info->local_uri : "";
-    request.query = info->query_string ? info->query_string : "";
-    request.remote_address = info->remote_addr;
-    for (int i = 0; i < info->num_headers; ++i) {
-      const auto& h = info->http_headers[i];
-      if (h.name == nullptr) continue;
-      std::string name = lower(h.name);
-      std::string value = h.value ? h.value : "";
-      auto [it, inserted] = request.headers.emplace(std::move(name), value);
-      if (!inserted) it->second += ", " + value;  // repeated headers fold into one list
-    }
-    response = dispatch(conn, request, exchange);
+    response = dispatch(request, scraped);
   } catch (const std::exception& e) {
     log_failure("(request handling)", e.what());
     response = plain(500, "Internal Server Error");
@@ -566,28 +414,19 @@ void Server::Impl::handle(mg_connection* conn) {
     log_failure("(request handling)", "unknown exception");
     response = plain(500, "Internal Server Error");
   }
-  send(conn, request, response, exchange);
   std::size_t series = 0;
-  for (const auto& family : exchange.scraped) series += family.metric.size();
-  if (series >= kTrimAfterSeries) {
-    // A large scrape leaves its series and text as free memory in this worker's malloc arena;
-    // without handing it back, the RSS stays at the scrape's peak for good (bench/results.md).
-    response = Response();
-    exchange.scraped = {};
-    ::malloc_trim(0);
+  for (const auto& family : scraped) series += family.metric.size();
+  if (series > 0) {
+    auto held = std::make_shared<Scraped>(std::move(scraped));
+    after = [held = std::move(held), series]() mutable {
+      held.reset();
+      // A large scrape leaves its series and text as free memory in this worker's malloc
+      // arena; without handing it back, the RSS stays at the scrape's peak for good
+      // (bench/results.md).
+      if (series >= kTrimAfterSeries) ::malloc_trim(0);
+    };
   }
-}
-
-int Server::Impl::on_request(mg_connection* conn) {
-  const mg_request_info* info = mg_get_request_info(conn);
-  auto* self = static_cast<Impl*>(info->user_data);
-  // Nothing may unwind into CivetWeb's C frames: that would terminate the process.
-  try {
-    self->handle(conn);
-  } catch (...) {
-    // handle() already catches everything it can; this only guards against a failing send.
-  }
-  return 1;  // handled: CivetWeb sends nothing more
+  return response;
 }
 
 Server::Server(ServerOptions options) : impl_(std::make_unique<Impl>(std::move(options))) {}
@@ -614,7 +453,7 @@ void Server::route_prefix(const std::string& method, const std::string& prefix, 
 }
 
 void Server::start() {
-  if (impl_->ctx != nullptr) return;
+  if (impl_->transport) return;
   const ServerOptions& o = impl_->options;
   const std::string where = "cannot listen on " + o.listen_address;
   detail::ListenAddress address;
@@ -625,7 +464,7 @@ void Server::start() {
   }
   std::string host = address.host;
   if (!host.empty()) {
-    // CivetWeb binds to numeric IPv4 addresses only; names such as "localhost" are resolved here.
+    // Names such as "localhost" are resolved here, once, to the IPv4 address to bind.
     addrinfo hints{};
     hints.ai_family = AF_INET;
     hints.ai_socktype = SOCK_STREAM;
@@ -640,64 +479,38 @@ void Server::start() {
     if (rc != 0) throw std::runtime_error(where + ": cannot resolve '" + host + "'");
     host = numeric;
   }
-  std::string ports = (host.empty() ? "" : host + ":") + std::to_string(address.port);
-
-  std::string tls_problem;
-  if (o.web.tls) {
-    tls_problem = detail::load_tls_shims();
+  if (o.web.tls && impl_->tls_context == nullptr) {
     try {
-      impl_->pem = std::make_unique<PemFile>(*o.web.tls);
+      impl_->tls_context = make_tls_context(*o.web.tls);
     } catch (const std::exception& e) {
       throw std::runtime_error(where + ": " + e.what());
     }
-    ports += "s";
   }
 
-  std::vector<std::pair<const char*, std::string>> settings = {
-      {"listening_ports", ports},
-      {"num_threads", std::to_string(std::max(1, o.num_threads))},
-      {"request_timeout_ms", std::to_string(std::max(1, o.request_timeout_ms))},
-      {"keep_alive_timeout_ms", std::to_string(std::max(1, o.idle_timeout_ms))},
-      {"enable_keep_alive", "yes"},
-      {"tcp_nodelay", "1"},
-      {"enable_directory_listing", "no"},
-      {"decode_url", "yes"},
-  };
-  if (impl_->pem) {
-    settings.emplace_back("ssl_certificate", impl_->pem->path());
-    settings.emplace_back("ssl_protocol_version", protocol_version(o.web.tls->min_version));
+  detail::TransportOptions transport;
+  transport.host = host;
+  transport.port = address.port;
+  transport.tls = impl_->tls_context;
+  transport.workers = std::max(1, o.num_threads);
+  transport.priority_workers = std::max(1, o.priority_threads);
+  transport.request_timeout = std::chrono::milliseconds(std::max(1, o.request_timeout_ms));
+  transport.idle_timeout = std::chrono::milliseconds(std::max(1, o.idle_timeout_ms));
+  transport.max_connections = std::max<std::size_t>(1, o.max_connections);
+  transport.limits.max_body_bytes = o.max_body_bytes;
+  Impl* self = impl_.get();
+  auto started = std::make_unique<detail::Transport>(
+      transport,
+      [self](Request& request, detail::AfterResponse& after) {
+        return self->handle(request, after);
+      },
+      [self](const std::string& path) { return is_priority_path(self->options, path); });
+  try {
+    started->start();
+  } catch (const std::exception& e) {
+    throw std::runtime_error(where + ": " + e.what());
   }
-  std::vector<const char*> config;
-  for (const auto& [name, value] : settings) {
-    config.push_back(name);
-    config.push_back(value.c_str());
-  }
-  config.push_back(nullptr);
-
-  mg_callbacks callbacks{};
-  callbacks.begin_request = &Impl::on_request;
-  callbacks.log_message = &civetweb_log;
-  mg_init_data init{};
-  init.callbacks = &callbacks;
-  init.user_data = impl_.get();
-  init.configuration_options = config.data();
-  char error_text[256] = {};
-  unsigned error_code = 0;
-  mg_error_data error{};
-  error.code = &error_code;
-  error.text = error_text;
-  error.text_buffer_size = sizeof error_text;
-
-  impl_->ctx = mg_start2(&init, &error);
-  if (impl_->ctx == nullptr) {
-    impl_->pem.reset();
-    std::string why = error_text[0] ? error_text : "CivetWeb failed to start";
-    if (!tls_problem.empty()) why += " (" + tls_problem + ")";
-    throw std::runtime_error(where + ": " + why);
-  }
-  mg_server_port bound[4] = {};
-  const int count = mg_get_server_ports(impl_->ctx, 4, bound);
-  impl_->bound_port = count > 0 ? bound[0].port : address.port;
+  impl_->bound_port = started->port();
+  impl_->transport = std::move(started);
   log::info("http server listening", {{"address", o.listen_address},
                                       {"port", impl_->bound_port},
                                       {"tls", o.web.tls.has_value()},
@@ -705,10 +518,9 @@ void Server::start() {
 }
 
 void Server::stop() {
-  if (impl_->ctx == nullptr) return;
-  stop_civetweb(impl_->ctx, impl_->bound_port);
-  impl_->ctx = nullptr;
-  impl_->pem.reset();
+  if (!impl_->transport) return;
+  impl_->transport->stop();
+  impl_->transport.reset();
 }
 
 int Server::port() const {

@@ -1,5 +1,6 @@
 #pragma once
-// The HTTP front: one CivetWeb listener serving our own routes, /metrics included.
+// The HTTP front: one listener serving our own routes, /metrics included, over the epoll
+// transport of transport.h (slow clients cannot take the workers away from scrapes).
 // prometheus-cpp's Exposer is not used: it cannot serve extra paths and holds one mutex across
 // every Collect(); here /metrics is rendered from the registered Collectables with gzip.
 
@@ -34,6 +35,7 @@ struct Response {
   std::string content_type = "text/plain; charset=utf-8";
   std::string body;
   std::vector<std::pair<std::string, std::string>> headers;
+  bool close_connection = false;  // close once it is sent, whatever the client asked
   static Response text(int status, std::string body);
 };
 
@@ -45,10 +47,11 @@ struct ServerOptions {
   std::string telemetry_path = "/metrics";
   WebConfig web;                         // TLS and basic auth
   std::size_t max_body_bytes = 1048576;  // larger bodies get 413 before being read
-  int num_threads = 8;
-  int request_timeout_ms = 10000;
-  // Keep-alive idle time; short because each idle connection holds one of num_threads workers.
-  int idle_timeout_ms = 5000;
+  int num_threads = 8;                   // workers for every route but the priority ones
+  int priority_threads = 2;              // workers for the telemetry path and /-/ health checks
+  int request_timeout_ms = 10000;        // the whole request, head and body, from its first byte
+  int idle_timeout_ms = 5000;            // keep-alive wait for the next request
+  std::size_t max_connections = 4096;    // then the longest-waiting one is closed for a new one
 };
 
 class Server {
