@@ -4,14 +4,17 @@
 #include <arpa/inet.h>
 #include <crypt.h>
 #include <netinet/in.h>
+#include <poll.h>
 #include <prometheus/counter.h>
 #include <prometheus/registry.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <atomic>
 #include <catch2/catch.hpp>
+#include <cerrno>
 #include <chrono>
 #include <cstdlib>
 #include <ctime>
@@ -25,6 +28,7 @@
 
 #include "exporter/http/detail.h"
 #include "exporter/http/gzip.h"
+#include "exporter/http/request_parser.h"
 #include "exporter/http/server.h"
 #include "exporter/http/web_config.h"
 #include "exporter/metrics/process_collector.h"
@@ -664,4 +668,241 @@ TEST_CASE("process metrics parse /proc files, odd command names included", "[pro
   // Nothing readable: no samples, and no exception.
   const auto none = vpbx::metrics::ProcessCollector("/nonexistent/self", "/nonexistent").Collect();
   CHECK(none.empty());
+}
+
+namespace {
+
+using vpbx::http::detail::ParserLimits;
+using vpbx::http::detail::RequestParser;
+
+// Feeds `bytes` in pieces of `piece` bytes; returns the parser and how many bytes it used.
+std::pair<RequestParser, std::size_t> parse_in_pieces(const std::string& bytes, std::size_t piece,
+                                                      ParserLimits limits = {}) {
+  RequestParser parser(limits);
+  std::size_t used = 0;
+  while (used < bytes.size() && (parser.state() == RequestParser::State::head ||
+                                 parser.state() == RequestParser::State::body)) {
+    const std::size_t n = std::min(piece, bytes.size() - used);
+    const std::size_t taken = parser.feed(std::string_view(bytes).substr(used, n));
+    used += taken;
+    if (taken < n) break;
+  }
+  return {std::move(parser), used};
+}
+
+int refusal(const std::string& bytes, ParserLimits limits = {}) {
+  auto [parser, used] = parse_in_pieces(bytes, bytes.size(), limits);
+  return parser.state() == RequestParser::State::failed ? parser.error_status() : 0;
+}
+
+// A socket to 127.0.0.1:port that has sent `bytes` and then waits.
+int open_and_send(int port, const std::string& bytes) {
+  const int fd = ::socket(AF_INET, SOCK_STREAM, 0);
+  REQUIRE(fd >= 0);
+  sockaddr_in address{};
+  address.sin_family = AF_INET;
+  address.sin_port = htons(static_cast<uint16_t>(port));
+  address.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  REQUIRE(::connect(fd, reinterpret_cast<sockaddr*>(&address), sizeof address) == 0);
+  if (!bytes.empty()) {
+    REQUIRE(::send(fd, bytes.data(), bytes.size(), MSG_NOSIGNAL) ==
+            static_cast<ssize_t>(bytes.size()));
+  }
+  return fd;
+}
+
+// True once the peer has closed `fd` (waits up to `wait` for it).
+bool closed_by_peer(int fd, std::chrono::milliseconds wait) {
+  pollfd readable{fd, POLLIN, 0};
+  if (::poll(&readable, 1, static_cast<int>(wait.count())) <= 0) return false;
+  char buffer[4096];
+  while (true) {
+    const ssize_t n = ::recv(fd, buffer, sizeof buffer, MSG_DONTWAIT);
+    if (n == 0) return true;
+    if (n < 0) return errno != EAGAIN && errno != EWOULDBLOCK;
+  }
+}
+
+}  // namespace
+
+TEST_CASE("the request parser gives the same request however the bytes are split",
+          "[http][parser]") {
+  const std::string body = "{\"callLogEvents\":[]}";
+  const std::string fixed =
+      "POST /webhook/t%20k?x=1 HTTP/1.1\r\nHost: a\r\nContent-Type: "
+      "application/json\r\nX-A: 1\r\nX-A: 2\r\nContent-Length: " +
+      std::to_string(body.size()) + "\r\n\r\n" + body;
+  const std::string chunked_request =
+      "POST /echo HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: "
+      "chunked\r\n\r\n5;ext=1\r\n{\"cal\r\n" +
+      chunked(body.substr(5)).substr(0, chunked(body.substr(5)).size() - 5) +
+      "0\r\nTrailer: x\r\n\r\n";
+  for (const std::size_t piece : {std::size_t{1}, std::size_t{2}, std::size_t{7}, fixed.size()}) {
+    auto [parser, used] = parse_in_pieces(fixed, piece);
+    INFO("piece " << piece);
+    REQUIRE(parser.state() == RequestParser::State::complete);
+    CHECK(used == fixed.size());
+    CHECK(parser.head().method == "POST");
+    CHECK(parser.head().path == "/webhook/t k");
+    CHECK(parser.head().query == "x=1");
+    CHECK(parser.head().keep_alive);
+    CHECK(parser.head().headers.size() == 5);
+    CHECK(parser.head().headers[2].first == "x-a");
+    CHECK(parser.body() == body);
+
+    auto [chunked_parser, chunked_used] = parse_in_pieces(chunked_request, piece);
+    REQUIRE(chunked_parser.state() == RequestParser::State::complete);
+    CHECK(chunked_used == chunked_request.size());
+    CHECK(chunked_parser.head().chunked);
+    CHECK(chunked_parser.body() == body);
+  }
+}
+
+TEST_CASE("the request parser stops at the end of a request and starts again after reset",
+          "[http][parser]") {
+  const std::string first = "GET /a HTTP/1.1\r\nHost: x\r\n\r\n";
+  const std::string second = "GET /b HTTP/1.0\r\n\r\n";
+  RequestParser parser;
+  CHECK(parser.feed("\r\n" + first + second) == first.size() + 2);
+  REQUIRE(parser.state() == RequestParser::State::complete);
+  CHECK(parser.head().path == "/a");
+  parser.reset();
+  CHECK_FALSE(parser.started());
+  CHECK(parser.feed(second) == second.size());
+  REQUIRE(parser.state() == RequestParser::State::complete);
+  CHECK(parser.head().path == "/b");
+  CHECK_FALSE(parser.head().keep_alive);  // HTTP/1.0 without keep-alive
+
+  parser.reset();
+  parser.feed("GET / HTTP/1.0\r\nConnection: keep-alive\r\n\r\n");
+  CHECK(parser.head().keep_alive);
+  parser.reset();
+  parser.feed("GET / HTTP/1.1\r\nConnection: Close\r\n\r\n");
+  CHECK_FALSE(parser.head().keep_alive);
+  parser.reset();
+  parser.feed("POST / HTTP/1.1\r\nExpect: 100-continue\r\nContent-Length: 3\r\n\r\n");
+  CHECK(parser.state() == RequestParser::State::body);
+  CHECK(parser.head().expect_continue);
+}
+
+TEST_CASE("the request parser refuses what is malformed, ambiguous or too large",
+          "[http][parser][security]") {
+  ParserLimits small;
+  small.max_body_bytes = 100;
+  small.max_head_bytes = 1024;
+  small.max_headers = 10;
+  // Framing that proxies and we could read differently: refused.
+  CHECK(refusal("POST / HTTP/1.1\r\nContent-Length: 3\r\nTransfer-Encoding: chunked\r\n\r\n") ==
+        400);
+  CHECK(refusal("POST / HTTP/1.1\r\nContent-Length: 3\r\nContent-Length: 4\r\n\r\n") == 400);
+  CHECK(refusal("POST / HTTP/1.1\r\nContent-Length: 3, 4\r\n\r\n") == 400);
+  CHECK(refusal("POST / HTTP/1.1\r\nContent-Length: -1\r\n\r\n") == 400);
+  CHECK(refusal("POST / HTTP/1.1\r\nContent-Length: 99999999999999999999\r\n\r\n") == 400);
+  CHECK(refusal("POST / HTTP/1.1\r\nTransfer-Encoding: gzip, chunked\r\n\r\n") == 501);
+  CHECK(refusal("GET / HTTP/1.1\r\nX: a\r\n folded\r\n\r\n") == 400);
+  CHECK(refusal("GET / HTTP/1.1\r\nBad Name: a\r\n\r\n") == 400);
+  CHECK(refusal("GET / HTTP/1.1\r\nX: a\x01b\r\n\r\n") == 400);
+  CHECK(refusal(std::string("GET / HTTP/1.1\r\nX: a\0b\r\n\r\n", 27)) == 400);
+  CHECK(refusal("GET /a%00b HTTP/1.1\r\n\r\n") == 400);
+  CHECK(refusal("GET /a%zz HTTP/1.1\r\n\r\n") == 400);
+  CHECK(refusal("GET a HTTP/1.1\r\n\r\n") == 400);
+  CHECK(refusal("GET / HTTP/2.0\r\n\r\n") == 505);
+  CHECK(refusal("GET / FTP/1.1\r\n\r\n") == 400);
+  CHECK(refusal("GET\r\n\r\n") == 400);
+  CHECK(refusal("G\x7f T / HTTP/1.1\r\n\r\n") == 400);
+  // Sizes: the head, the header count, the body by its declared length and while chunked.
+  CHECK(refusal("GET / HTTP/1.1\r\nX: " + std::string(2000, 'a') + "\r\n\r\n", small) == 431);
+  CHECK(refusal("GET / HTTP/1.1\r\nX: " + std::string(2000, 'a'), small) == 431);
+  std::string many = "GET / HTTP/1.1\r\n";
+  for (int i = 0; i < 11; ++i) many += "X" + std::to_string(i) + ": 1\r\n";
+  CHECK(refusal(many + "\r\n", small) == 431);
+  CHECK(refusal("POST / HTTP/1.1\r\nContent-Length: 101\r\n\r\n", small) == 413);
+  CHECK(refusal("POST / HTTP/1.1\r\nTransfer-Encoding: chunked\r\n\r\n65\r\n", small) == 413);
+  CHECK(refusal("POST / HTTP/1.1\r\nTransfer-Encoding: chunked\r\n\r\n50\r\n" +
+                    std::string(80, 'a') + "\r\n50\r\n",
+                small) == 413);
+  CHECK(refusal("POST / HTTP/1.1\r\nTransfer-Encoding: chunked\r\n\r\nffffffffffffffffff\r\n") ==
+        400);
+  CHECK(refusal("POST / HTTP/1.1\r\nTransfer-Encoding: chunked\r\n\r\nxyz\r\n") == 400);
+  CHECK(refusal("POST / HTTP/1.1\r\nTransfer-Encoding: chunked\r\n\r\n1\r\nab\r\n") == 400);
+  CHECK(refusal("POST / HTTP/1.1\r\nTransfer-Encoding: chunked\r\n\r\n" + std::string(5000, '1')) ==
+        400);
+  // Well-formed ones pass.
+  CHECK(refusal("GET / HTTP/1.1\r\nContent-Length: 0\r\nContent-Length: 0\r\n\r\n") == 0);
+  CHECK(refusal("OPTIONS * HTTP/1.1\r\n\r\n") == 0);
+  CHECK(refusal("GET http://host:1/p?q HTTP/1.1\r\n\r\n") == 0);
+}
+
+TEST_CASE("200 clients sending half a request do not keep /metrics from answering",
+          "[http][security]") {
+  ServerOptions options;
+  options.num_threads = 2;
+  options.request_timeout_ms = 30000;  // longer than the test: only multiplexing can save it
+  TestServer t(options);
+  const int port = t.server->port();
+  std::vector<int> sockets;
+  for (int i = 0; i < 200; ++i) {
+    // Half of them stop inside the head, half inside the body; all on a route of the workers.
+    sockets.push_back(open_and_send(port, i % 2 == 0
+                                              ? "POST /echo HTTP/1.1\r\nHost: x\r\nContent-Le"
+                                              : "POST /echo HTTP/1.1\r\nHost: x\r\nContent-Length: "
+                                                "100\r\n\r\n{\"half\""));
+  }
+  HttpOptions quick;
+  quick.timeout_ms = 5000;  // a hang, not a measurement: CivetWeb's workers hung for 30 s here
+  for (int i = 0; i < 20; ++i) {
+    const auto reply = http_request(t.url("/metrics"), quick);
+    INFO(reply.error);
+    REQUIRE(reply.status == 200);
+  }
+  auto post = quick;
+  post.method = "POST";
+  post.body = "whole";
+  CHECK(http_request(t.url("/echo"), post).body == "whole");
+  for (const int fd : sockets) {
+    CHECK_FALSE(closed_by_peer(fd, std::chrono::milliseconds(0)));  // still waited for
+    ::close(fd);
+  }
+}
+
+TEST_CASE("at max_connections the longest-waiting connection makes room for a new one",
+          "[http][security]") {
+  ServerOptions options;
+  options.max_connections = 20;
+  TestServer t(options);
+  std::vector<int> sockets;
+  for (int i = 0; i < 40; ++i) sockets.push_back(open_and_send(t.server->port(), "GET /hel"));
+  HttpOptions quick;
+  quick.timeout_ms = 5000;
+  CHECK(http_request(t.url("/hello"), quick).status == 200);
+  // The first ones were closed, the newest are still open.
+  CHECK(closed_by_peer(sockets.front(), std::chrono::seconds(5)));
+  CHECK_FALSE(closed_by_peer(sockets.back(), std::chrono::milliseconds(0)));
+  for (const int fd : sockets) ::close(fd);
+}
+
+TEST_CASE("a request head trickled a byte at a time is cut off at the request timeout",
+          "[http][security]") {
+  ServerOptions options;
+  options.request_timeout_ms = 300;
+  TestServer t(options);
+  const std::string head =
+      "GET /hello HTTP/1.1\r\nHost: x\r\nX-Padding: " + std::string(200, 'p') + "\r\n\r\n";
+  const int fd = open_and_send(t.server->port(), "");
+  std::size_t sent = 0;
+  std::string reply;
+  // One byte every 20 ms would take 5 s; the server must answer 408 long before.
+  while (sent < head.size()) {
+    if (::send(fd, head.data() + sent, 1, MSG_NOSIGNAL) != 1) break;
+    ++sent;
+    pollfd readable{fd, POLLIN, 0};
+    if (::poll(&readable, 1, 20) > 0) {
+      reply = read_some(fd);
+      break;
+    }
+  }
+  ::close(fd);
+  INFO(sent << " bytes sent: " << reply);
+  CHECK(reply.rfind("HTTP/1.1 408", 0) == 0);
+  CHECK(sent < head.size());
 }
