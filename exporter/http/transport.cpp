@@ -41,6 +41,11 @@ constexpr std::size_t kReadChunk = 16384;
 constexpr auto kSweepInterval = std::chrono::milliseconds(25);
 // An error answer (400, 408, ...) gets this long to go out before the connection is dropped.
 constexpr auto kErrorWriteTimeout = std::chrono::seconds(1);
+// After an answer that ends the connection early (413 on a declared length, 400), what the client
+// is still sending is read and dropped for a while before closing: closing with unread data
+// makes the kernel send a reset, which can destroy the answer before the client reads it.
+constexpr auto kDrainTimeout = std::chrono::seconds(2);
+constexpr std::size_t kMaxDrainBytes = 64 << 20;
 constexpr std::size_t kFileDescriptorReserve = 64;  // for the state file, libcurl, logs
 // Bodies at least this large are handed back to the system once sent (a 10k-user scrape):
 // otherwise the RSS stays at the scrape's peak (bench/results.md).
@@ -143,7 +148,7 @@ void set_thread_name(const char* name) {
 
 struct Transport::Impl {
   struct Connection {
-    enum class Phase { handshake, reading, processing, writing };
+    enum class Phase { handshake, reading, processing, writing, draining };
     std::uint64_t id = 0;
     int fd = -1;
     SSL* ssl = nullptr;
@@ -159,7 +164,8 @@ struct Transport::Impl {
     bool request_started = false;
     bool head_request = false;
     bool served_one = false;
-    bool tls_write_wants_read = false;  // SSL_write waits for the peer (a TLS key update)
+    bool tls_write_wants_read = false;
+    std::size_t drained = 0;  // SSL_write waits for the peer (a TLS key update)
     std::uint32_t interest = 0;
     Clock::time_point deadline;
     Clock::time_point waiting_since;  // for the choice of whom to close at max_connections
@@ -366,8 +372,21 @@ void Transport::Impl::start_write(Connection& c, std::string head, std::string b
 }
 
 void Transport::Impl::finish_response(Connection& c) {
-  if (c.close_after_write || stopping.load(std::memory_order_relaxed)) {
+  if (stopping.load(std::memory_order_relaxed)) {
     close(c);
+    return;
+  }
+  if (c.close_after_write) {
+    const bool unread = c.parser.state() == RequestParser::State::failed ||
+                        c.parser.state() == RequestParser::State::body || !c.pending.empty();
+    if (!unread || c.ssl != nullptr) {
+      close(c);
+      return;
+    }
+    ::shutdown(c.fd, SHUT_WR);
+    c.phase = Connection::Phase::draining;
+    c.deadline = Clock::now() + kDrainTimeout;
+    watch(c, kIn);
     return;
   }
   c.out_head.clear();
@@ -510,6 +529,18 @@ void Transport::Impl::on_event(Connection& c, std::uint32_t events) {
       if (!flush(c)) return;
       if (c.out_done == c.out_head.size() + c.out_body.size()) finish_response(c);
       return;
+    case Connection::Phase::draining: {
+      char buffer[kReadChunk];
+      while (true) {
+        const ssize_t n = ::recv(c.fd, buffer, sizeof buffer, 0);
+        if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR)) return;
+        c.drained += n > 0 ? static_cast<std::size_t>(n) : 0;
+        if (n <= 0 || c.drained > kMaxDrainBytes) {
+          close(c);
+          return;
+        }
+      }
+    }
     case Connection::Phase::reading: {
       const std::uint64_t id = c.id;
       if ((events & EPOLLOUT) && c.out_done < c.out_head.size()) {
@@ -524,8 +555,9 @@ void Transport::Impl::on_event(Connection& c, std::uint32_t events) {
 bool Transport::Impl::evict_one() {
   Connection* oldest = nullptr;
   for (auto& [id, c] : connections) {
-    const bool waiting =
-        c->phase == Connection::Phase::handshake || c->phase == Connection::Phase::reading;
+    const bool waiting = c->phase == Connection::Phase::handshake ||
+                         c->phase == Connection::Phase::reading ||
+                         c->phase == Connection::Phase::draining;
     if (waiting && (oldest == nullptr || c->waiting_since < oldest->waiting_since)) {
       oldest = c.get();
     }
