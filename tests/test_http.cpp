@@ -875,9 +875,18 @@ TEST_CASE("at max_connections the longest-waiting connection makes room for a ne
   HttpOptions quick;
   quick.timeout_ms = 5000;
   CHECK(http_request(t.url("/hello"), quick).status == 200);
-  // The first ones were closed, the newest are still open.
+  // The first ones were closed, the newest are still open; /metrics says how many were cut off.
   CHECK(closed_by_peer(sockets.front(), std::chrono::seconds(5)));
   CHECK_FALSE(closed_by_peer(sockets.back(), std::chrono::milliseconds(0)));
+  const auto metrics = http_request(t.url("/metrics"), quick).body;
+  INFO(metrics);
+  const auto value_of = [&metrics](const std::string& series) {
+    const auto at = metrics.find("\n" + series + " ");
+    return at == std::string::npos ? -1.0 : std::stod(metrics.substr(at + series.size() + 2));
+  };
+  // 41 connections came to a limit of 20 (curl's may have gone by the time of the second).
+  CHECK(value_of("vpbx_http_refused_total{reason=\"max_connections\"}") >= 20);
+  CHECK(value_of("vpbx_http_connections") <= 20);
   for (const int fd : sockets) ::close(fd);
 }
 

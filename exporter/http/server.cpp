@@ -208,6 +208,38 @@ SSL_CTX* make_tls_context(const TlsConfig& tls) {
   return ctx;
 }
 
+// The transport's own figures, so that an attack shows on the dashboards rather than only as
+// slowness: open connections, and what was cut off and why.
+void append_transport_metrics(const detail::TransportStats& stats,
+                              std::vector<prometheus::MetricFamily>& families) {
+  prometheus::MetricFamily open;
+  open.name = "vpbx_http_connections";
+  open.help = "Connections open on this listener.";
+  open.type = prometheus::MetricType::Gauge;
+  open.metric.emplace_back();
+  open.metric.back().gauge.value =
+      static_cast<double>(stats.connections_open.load(std::memory_order_relaxed));
+  families.push_back(std::move(open));
+
+  prometheus::MetricFamily refused;
+  refused.name = "vpbx_http_refused_total";
+  refused.help =
+      "Connections and requests cut off by the HTTP front: max_connections (closed to make room "
+      "for a new one), request_timeout (incomplete at the request timeout), malformed (refused by "
+      "the request parser), tls_handshake (failed handshakes).";
+  refused.type = prometheus::MetricType::Counter;
+  for (const auto& [reason, value] : {std::pair{"max_connections", &stats.connections_evicted},
+                                      std::pair{"request_timeout", &stats.requests_timed_out},
+                                      std::pair{"malformed", &stats.requests_malformed},
+                                      std::pair{"tls_handshake", &stats.tls_handshake_failures}}) {
+    prometheus::ClientMetric metric;
+    metric.label.push_back({"reason", reason});
+    metric.counter.value = static_cast<double>(value->load(std::memory_order_relaxed));
+    refused.metric.push_back(std::move(metric));
+  }
+  families.push_back(std::move(refused));
+}
+
 bool is_priority_path(const ServerOptions& options, const std::string& path) {
   return path == options.telemetry_path || path == "/-/healthy" || path == "/-/ready";
 }
@@ -307,6 +339,7 @@ Response Server::Impl::render_metrics(const Request& request, Scraped& families)
       log_failure(options.telemetry_path, "Collect(): unknown exception");
     }
   }
+  if (transport) append_transport_metrics(transport->stats(), families);
   Response response;
   response.content_type = "text/plain; version=0.0.4; charset=utf-8";
   response.headers.emplace_back("Vary", "Accept-Encoding");
