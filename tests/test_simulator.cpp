@@ -20,6 +20,7 @@
 
 #include "simulator/simulator.h"
 #include "tests/support/http_client.h"
+#include "tests/support/wait.h"
 
 using vpbx::test::http_request;
 using vpbx::test::HttpOptions;
@@ -462,8 +463,8 @@ TEST_CASE("subscriptions: created like the seed, listed, deleted, expired", "[si
             subscription_body("CALL_LOG", rx.url(), "\"userIds\": [176125]", soon));
   REQUIRE(r.status == 200);
   CHECK(parse(f.api("GET", "v1/subscriptions").body)["subscriptions"].Size() == 3);
-  std::this_thread::sleep_for(2500ms);
-  CHECK(parse(f.api("GET", "v1/subscriptions").body)["subscriptions"].Size() == 2);
+  CHECK(vpbx::test::wait_until(
+      [&] { return parse(f.api("GET", "v1/subscriptions").body)["subscriptions"].Size() == 2; }));
   f.sim.inject_call({176125, "INCOMING", 12});
   CHECK(rx.wait_for(1, 500ms).empty());
 }
@@ -559,7 +560,8 @@ TEST_CASE("faults: API errors, dropped and duplicated pushes", "[simulator]") {
   const auto bodies = rx.wait_for(2);
   REQUIRE(bodies.size() == 2);
   CHECK(bodies[0] == bodies[1]);
-  std::this_thread::sleep_for(100ms);
+  // The second send is counted once it has returned, which may be after the body arrived.
+  CHECK(vpbx::test::wait_until([&] { return f.sim.stats().pushes_sent == 2; }));
   const auto s = f.sim.stats();
   CHECK(s.pushes_duplicated == 1);
   CHECK(s.pushes_sent == 2);
@@ -584,8 +586,7 @@ TEST_CASE("hanging requests are interrupted by stop()", "[simulator]") {
     h.timeout_ms = 20000;
     http_request(sim.base_url() + "v1/system/server", h);
   });
-  std::this_thread::sleep_for(300ms);
-  CHECK(sim.stats().max_concurrent_requests == 1);
+  CHECK(vpbx::test::wait_until([&] { return sim.stats().max_concurrent_requests == 1; }));
   const auto t0 = std::chrono::steady_clock::now();
   sim.stop();
   CHECK(std::chrono::steady_clock::now() - t0 < 10s);
@@ -701,18 +702,25 @@ TEST_CASE("traffic generator: calls with presence and CDR pushes, feature toggle
   subscribe(f, "CALL_LOG", rx.url(), "\"enterpriseNames\": [\"291908.bus.ent\"]");
   subscribe(f, "PRESENCE", rx.url(), "\"enterpriseNames\": [\"291908.bus.ent\"]");
   subscribe(f, "FEATURE", rx.url(), "");
-  std::this_thread::sleep_for(4s);
-  f.sim.stop();
   int calls = 0, presence = 0, features = 0;
-  for (const auto& b : rx.bodies()) {
-    const auto d = parse(b);
-    calls += d.HasMember("callLogEvents");
-    presence += d.HasMember("presenceEvents");
-    features += d.HasMember("featureEvents");
-  }
   std::uint64_t truth_calls = 0;
+  const auto count = [&] {
+    calls = presence = features = 0;
+    for (const auto& b : rx.bodies()) {
+      const auto d = parse(b);
+      calls += d.HasMember("callLogEvents");
+      presence += d.HasMember("presenceEvents");
+      features += d.HasMember("featureEvents");
+    }
+    truth_calls = 0;
+    for (auto t : f.sim.truth()) truth_calls += t.calls;
+    return truth_calls > 20 && calls > 10 && presence >= calls && features > 5;
+  };
+  // About 4 s of traffic at these rates; longer where the machine is slow.
+  vpbx::test::wait_until(count, std::chrono::seconds(60));
+  f.sim.stop();
+  count();
   for (auto t : f.sim.truth()) {
-    truth_calls += t.calls;
     CHECK(t.calls == t.calls_by_direction["INCOMING"] + t.calls_by_direction["OUTGOING"]);
   }
   CHECK(truth_calls > 20);
