@@ -13,7 +13,7 @@
 #include <mutex>
 #include <stdexcept>
 
-#include "exporter/http/civetweb_stop.h"
+#include "simulator/civetweb_stop.h"
 #include "exporter/log/log.h"
 #include "simulator/impl.h"
 

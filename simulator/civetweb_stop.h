@@ -1,7 +1,6 @@
 #pragma once
 // mg_stop() waits for CivetWeb's accept loop, which polls with a 2 s quantum; a connection
-// wakes it at once. Shared by the exporter's server and the simulator, which both stop often in
-// tests.
+// wakes it at once. The simulator stops often in tests.
 
 #include <arpa/inet.h>
 #include <civetweb.h>
