@@ -8,18 +8,20 @@
 namespace vpbx::config {
 namespace {
 
+constexpr std::uint8_t kMapped[12] = {0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0xff, 0xff};
+
 struct Address {
   bool v6 = false;
   std::array<std::uint8_t, 16> bytes{};
 };
 
 std::optional<Address> parse_address(std::string_view text) {
-  if (text.empty() || text.size() > INET6_ADDRSTRLEN) return std::nullopt;
+  // inet_pton reads up to a NUL: "10.0.0.1\0junk" is not an address.
+  if (text.empty() || text.size() > INET6_ADDRSTRLEN || text.find('\0') != text.npos) return {};
   const std::string s(text);
   Address a;
   if (inet_pton(AF_INET, s.c_str(), a.bytes.data()) == 1) return a;
   if (inet_pton(AF_INET6, s.c_str(), a.bytes.data()) == 1) {
-    static constexpr std::uint8_t kMapped[12] = {0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0xff, 0xff};
     if (std::memcmp(a.bytes.data(), kMapped, 12) == 0) {
       std::memmove(a.bytes.data(), a.bytes.data() + 12, 4);
       std::memset(a.bytes.data() + 4, 0, 12);
@@ -39,9 +41,10 @@ std::optional<Network> parse_network(std::string_view text) {
   const std::string_view host = text.substr(0, slash);
   Address a;
   const std::string s(host);
-  if (host.empty() || host.size() > INET6_ADDRSTRLEN) return std::nullopt;
+  if (host.empty() || host.size() > INET6_ADDRSTRLEN || host.find('\0') != host.npos) return {};
   if (inet_pton(AF_INET, s.c_str(), a.bytes.data()) != 1) {
     if (inet_pton(AF_INET6, s.c_str(), a.bytes.data()) != 1) return std::nullopt;
+    if (std::memcmp(a.bytes.data(), kMapped, 12) == 0) return std::nullopt;  // would never match
     a.v6 = true;
   }
   Network n;
