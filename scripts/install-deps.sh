@@ -9,7 +9,7 @@ packages=(
   catch2 zlib1g-dev libcrypt-dev libssl-dev
   prometheus prometheus-alertmanager wrk
   prometheus-pushgateway libbenchmark-dev python3
-  clang-14 libfuzzer-14-dev libclang-rt-14-dev
+  clang-14 libfuzzer-14-dev libclang-rt-14-dev ccache
 )
 
 missing=()

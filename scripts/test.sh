@@ -1,16 +1,20 @@
 #!/usr/bin/env bash
 # Builds from scratch and runs every test: the normal build, then the suite again under
-# AddressSanitizer+UndefinedBehaviorSanitizer and under ThreadSanitizer.
-#   scripts/test.sh            all three
-#   VPBX_SANITIZERS="" scripts/test.sh   the normal build only
+# AddressSanitizer+UndefinedBehaviorSanitizer and under ThreadSanitizer, then every fuzz target
+# for a short smoke run (libFuzzer, clang).
+#   scripts/test.sh                        all of it
+#   VPBX_SANITIZERS="" scripts/test.sh     the normal build only (no sanitizer suites)
+#   VPBX_FUZZ_SECONDS=0 scripts/test.sh    no fuzz smoke (default: 10 s per target)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 scripts/install-deps.sh
 
 jobs=$(nproc)
+launcher=()
+command -v ccache >/dev/null && launcher=(-DCMAKE_CXX_COMPILER_LAUNCHER=ccache)
 run_suite() {
   local dir=$1; shift
-  cmake -S . -B "$dir" "$@" >/dev/null
+  cmake -S . -B "$dir" "${launcher[@]}" "$@" >/dev/null
   cmake --build "$dir" -j"$jobs"
   (cd "$dir" && ctest --output-on-failure -j"$jobs")
 }
@@ -25,3 +29,10 @@ for sanitizer in ${VPBX_SANITIZERS-address thread}; do
   export TSAN_OPTIONS=halt_on_error=1:second_deadlock_stack=1
   run_suite "build-$sanitizer" -DCMAKE_BUILD_TYPE=Debug -DVPBX_SANITIZE="$sanitizer" -DVPBX_BUILD_BENCH=OFF
 done
+
+fuzz_seconds=${VPBX_FUZZ_SECONDS-10}
+if [ "$fuzz_seconds" != 0 ]; then
+  echo "== fuzz smoke: every target for ${fuzz_seconds}s =="
+  # The fuzz build brings its own sanitizer options (fuzz/ubsan.supp), not the suites' ones.
+  env -u ASAN_OPTIONS -u UBSAN_OPTIONS -u TSAN_OPTIONS scripts/fuzz.sh "$fuzz_seconds"
+fi
