@@ -2,6 +2,7 @@
 
 #include <charconv>
 #include <optional>
+#include <string>
 #include <string_view>
 
 namespace vpbx::state {
@@ -114,6 +115,10 @@ std::string encode_batch(const Batch& batch) {
   return out;
 }
 
+std::string journal_header() {
+  return "J\t" + std::to_string(kJournalVersion) + "\n";
+}
+
 std::vector<Batch> decode_journal(const std::string& text, std::size_t* dropped) {
   std::vector<Batch> batches;
   std::size_t bad = 0;
@@ -143,6 +148,63 @@ std::vector<Batch> decode_journal(const std::string& text, std::size_t* dropped)
   if (current) ++bad;
   if (dropped) *dropped = bad;
   return batches;
+}
+
+JournalContents read_journal(const std::string& text) {
+  JournalContents out;
+  std::optional<Batch> current;
+  std::optional<JournalFault> current_fault;  // damage inside the open batch
+  std::size_t start = 0;
+  std::size_t line_no = 0;
+  const auto fault = [&](std::size_t offset, std::string reason) {
+    if (!out.fault) out.fault = JournalFault{line_no, offset, std::move(reason)};
+  };
+  while (start < text.size()) {
+    const auto end = text.find('\n', start);
+    if (end == std::string::npos) break;  // a torn last line: never fsynced, never exposed
+    const std::string_view line(text.data() + start, end - start);
+    const std::size_t offset = start;
+    start = end + 1;
+    ++line_no;
+    if (line_no == 1 && line.starts_with("J\t")) {
+      std::int64_t version = 0;
+      if (!to_int(line.substr(2), version) || version != kJournalVersion) {
+        fault(offset, "journal version " + std::string(line.substr(2)) + ", expected " +
+                          std::to_string(kJournalVersion));
+        return out;  // nothing of another format is trusted
+      }
+      continue;
+    }
+    if (line == "B") {
+      if (current) {
+        // Our writer never appends after a torn batch: something else cut this one short.
+        ++out.damaged;
+        fault(offset, "a batch starts before the previous one ended");
+      }
+      current.emplace();
+      current_fault.reset();
+    } else if (line == "E") {
+      if (!current) {
+        fault(offset, "a batch end without its start");
+        continue;
+      }
+      // It ended, so it was committed: what still parses of it is kept.
+      if (current_fault) {
+        ++out.damaged;
+        if (!out.fault) out.fault = current_fault;
+      }
+      out.batches.push_back(std::move(*current));
+      current.reset();
+      current_fault.reset();
+    } else if (!current) {
+      fault(offset, "a line outside a batch");
+    } else if (!parse_record(line, *current) && !current_fault) {
+      current_fault = JournalFault{line_no, offset, "an unreadable record"};
+    }
+  }
+  // An unfinished last batch, damaged or not, is a torn write.
+  if (current || start < text.size()) ++out.torn;
+  return out;
 }
 
 }  // namespace vpbx::state

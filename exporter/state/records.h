@@ -5,6 +5,7 @@
 // snapshot can never make Prometheus' increase() count a call twice.
 
 #include <cstdint>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -46,10 +47,33 @@ struct Batch {
   bool empty() const { return users.empty() && calls.empty() && cursors.empty(); }
 };
 
-// The journal's text form: one batch is "B\n", its records, "E\n". Fields are tab-separated
-// and percent-escaped; a batch without its "E" (a crash mid-write) is dropped at replay.
+// The journal's text form: a file starts with "J\t<version>\n"; then one batch is "B\n", its
+// records, "E\n". Fields are tab-separated and percent-escaped; a batch without its "E" (a crash
+// mid-write) is dropped at replay. Journals written before the header existed have none.
+inline constexpr int kJournalVersion = 1;
+std::string journal_header();
 std::string encode_batch(const Batch& batch);
 // Parses a whole journal; complete batches only. `dropped` counts incomplete or bad batches.
 std::vector<Batch> decode_journal(const std::string& text, std::size_t* dropped = nullptr);
+
+// The first damage in a journal that a crash cannot explain.
+struct JournalFault {
+  std::size_t line = 0;    // 1-based
+  std::size_t offset = 0;  // byte offset of that line's start
+  std::string reason;
+};
+
+// A journal as read at start-up. Only the tail can be torn by a crash (the writer truncates a
+// failed write away, or starts a new file): an unfinished last batch is `torn`, never a fault,
+// since it was never fsynced nor exposed. Anything else (a bad record, a batch cut short by
+// another, a line outside a batch, another version) is a `fault`; the records that still parse
+// in batches that did end (so were committed) are kept in `batches`, in file order.
+struct JournalContents {
+  std::vector<Batch> batches;
+  std::size_t torn = 0;
+  std::size_t damaged = 0;  // batches with an unreadable part, or cut short
+  std::optional<JournalFault> fault;
+};
+JournalContents read_journal(const std::string& text);
 
 }  // namespace vpbx::state

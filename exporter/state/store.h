@@ -127,9 +127,17 @@ class Store : public prometheus::Collectable {
   void commit(const Batch& batch, bool replay = false);
   // The durable state as JSON (the state file), naming the first journal not folded into it.
   std::string snapshot_json(std::uint64_t journal_seq) const;
-  // Loads a state file written by snapshot_json() into a configured store. False (with a short
-  // reason) on a corrupt file; the store is then left as configured.
+  // Loads a state file written by snapshot_json() into a configured store. False on a corrupt
+  // file, with a reason naming the byte, line and column (bad JSON) or the member (bad content);
+  // the store is then left as configured: the file is used whole or not at all.
   bool restore(const std::string& json, std::uint64_t& journal_seq, std::string& error);
+  // Puts back a batch that could not be written, ahead of what is pending since: it stays out
+  // of snapshots and /metrics, and is retried first.
+  void requeue_pending(Batch batch);
+  // After a restore that lost durable data: call counters and histograms start again from 0
+  // (remembered ids, users and cursors stay), and every cursor's history starts no earlier
+  // than `history_floor_ms`. See Persistence::load().
+  void restart_counters(std::int64_t history_floor_ms);
 
   std::vector<prometheus::MetricFamily> Collect() const override;
 

@@ -1,8 +1,11 @@
 // The store's durable side: pending batches, commits, and the state file's JSON.
 #include <rapidjson/document.h>
+#include <rapidjson/error/en.h>
 #include <rapidjson/stringbuffer.h>
 #include <rapidjson/writer.h>
 
+#include <algorithm>
+#include <cmath>
 #include <set>
 
 #include "exporter/state/store.h"
@@ -33,6 +36,109 @@ double get_double(const rapidjson::Value& value) {
   return value.IsNumber() ? value.GetDouble() : 0;
 }
 
+bool is_count(const rapidjson::Value& value) {
+  return value.IsNumber() && std::isfinite(value.GetDouble()) && value.GetDouble() >= 0;
+}
+
+bool has(const rapidjson::Value& object, const char* key, bool (rapidjson::Value::*is)() const) {
+  const auto it = object.FindMember(key);
+  return it != object.MemberEnd() && (it->value.*is)();
+}
+
+// Where `offset` is in `text`, as "byte N (line L, column C)".
+std::string position(const std::string& text, std::size_t offset) {
+  offset = std::min(offset, text.size());
+  std::size_t line = 1, column = 1;
+  for (std::size_t i = 0; i < offset; ++i) {
+    if (text[i] == '\n') {
+      ++line;
+      column = 1;
+    } else {
+      ++column;
+    }
+  }
+  return "byte " + std::to_string(offset) + " (line " + std::to_string(line) + ", column " +
+         std::to_string(column) + ")";
+}
+
+// The whole document is checked before anything is applied: the file is used whole or not at
+// all. A partly restored counter lower than the value last exposed reads as a counter reset to
+// Prometheus, whose increase() would then count every restored call a second time. Returns the
+// first problem, naming the member; empty when the file is sound.
+std::string check_document(const rapidjson::Document& doc) {
+  using V = rapidjson::Value;
+  if (!doc.IsObject()) return "the document is not a JSON object";
+  const auto version = doc.FindMember("version");
+  if (version == doc.MemberEnd() || !version->value.IsInt() ||
+      version->value.GetInt() != kStateFileVersion) {
+    return "version: " +
+           std::string(version == doc.MemberEnd() ? "missing"
+                       : version->value.IsInt()   ? std::to_string(version->value.GetInt())
+                                                  : "not an integer") +
+           ", expected " + std::to_string(kStateFileVersion);
+  }
+  if (!has(doc, "journal_seq", &V::IsUint64)) return "journal_seq: missing or not a number";
+  if (!has(doc, "users", &V::IsArray)) return "users: missing or not an array";
+  if (!has(doc, "histograms", &V::IsArray)) return "histograms: missing or not an array";
+  if (!has(doc, "cursors", &V::IsObject)) return "cursors: missing or not an object";
+  if (!has(doc, "seen_call_logs", &V::IsArray)) return "seen_call_logs: missing or not an array";
+  rapidjson::SizeType i = 0;
+  for (const auto& user : doc["users"].GetArray()) {
+    const std::string at = "users[" + std::to_string(i++) + "]";
+    if (!user.IsObject() || !has(user, "user_id", &V::IsInt64) ||
+        !has(user, "enterprise", &V::IsString) || !has(user, "login", &V::IsString) ||
+        !has(user, "discovered", &V::IsBool) || !has(user, "presence", &V::IsString) ||
+        !has(user, "features", &V::IsObject) || !has(user, "calls", &V::IsArray) ||
+        !has(user, "duration_seconds", &V::IsArray)) {
+      return at + ": not a user with all its members";
+    }
+    for (const auto& feature : user["features"].GetObject()) {
+      if (!feature.value.IsObject() || !has(feature.value, "status", &V::IsString) ||
+          !has(feature.value, "destination", &V::IsString)) {
+        return at + ".features." + feature.name.GetString() + ": not a feature state";
+      }
+    }
+    const auto& calls = user["calls"];
+    if (calls.Size() != 3) return at + ".calls: not one pair of counts per direction";
+    for (const auto& pair : calls.GetArray()) {
+      if (!pair.IsArray() || pair.Size() != 2 || !is_count(pair[0]) || !is_count(pair[1]))
+        return at + ".calls: not one pair of counts per direction";
+    }
+    const auto& seconds = user["duration_seconds"];
+    if (seconds.Size() != 3 || !is_count(seconds[0]) || !is_count(seconds[1]) ||
+        !is_count(seconds[2])) {
+      return at + ".duration_seconds: not one sum per direction";
+    }
+  }
+  i = 0;
+  for (const auto& histogram : doc["histograms"].GetArray()) {
+    const std::string at = "histograms[" + std::to_string(i++) + "]";
+    if (!histogram.IsObject() || !has(histogram, "enterprise", &V::IsString) ||
+        !has(histogram, "direction", &V::IsInt) || histogram["direction"].GetInt() < 0 ||
+        histogram["direction"].GetInt() > 2 || !has(histogram, "buckets", &V::IsArray) ||
+        histogram["buckets"].Size() != kDurationBoundCount + 1 ||
+        !has(histogram, "count", &V::IsUint64) || !has(histogram, "sum", &V::IsNumber)) {
+      return at + ": not a histogram";
+    }
+    for (const auto& bucket : histogram["buckets"].GetArray()) {
+      if (!bucket.IsUint64()) return at + ".buckets: not counts";
+    }
+  }
+  for (const auto& cursor : doc["cursors"].GetObject()) {
+    if (!cursor.value.IsArray() || cursor.value.Size() != 2 || !cursor.value[0].IsInt64() ||
+        !cursor.value[1].IsInt64()) {
+      return std::string("cursors.") + cursor.name.GetString() + ": not a pair of times";
+    }
+  }
+  i = 0;
+  for (const auto& entry : doc["seen_call_logs"].GetArray()) {
+    if (!entry.IsArray() || entry.Size() != 2 || !entry[0].IsString() || !entry[1].IsInt64())
+      return "seen_call_logs[" + std::to_string(i) + "]: not an id and a time";
+    ++i;
+  }
+  return "";
+}
+
 }  // namespace
 
 void Store::enable_durability() {
@@ -60,6 +166,24 @@ void Store::commit(const Batch& batch, bool replay) {
   for (const auto& [scope, cursor] : batch.cursors) {
     durable_cursors_[scope] = cursor;
     if (replay) cursors_[scope] = cursor;
+  }
+}
+
+void Store::requeue_pending(Batch batch) {
+  std::lock_guard lock(mutex_);
+  batch.users.insert(batch.users.end(), pending_.users.begin(), pending_.users.end());
+  batch.calls.insert(batch.calls.end(), pending_.calls.begin(), pending_.calls.end());
+  batch.cursors.insert(batch.cursors.end(), pending_.cursors.begin(), pending_.cursors.end());
+  pending_ = std::move(batch);
+}
+
+void Store::restart_counters(std::int64_t history_floor_ms) {
+  std::lock_guard lock(mutex_);
+  for (auto& [id, user] : users_) user.calls = {};
+  durations_.clear();
+  for (auto* cursors : {&cursors_, &durable_cursors_}) {
+    for (auto& [scope, cursor] : *cursors)
+      cursor.start_ms = std::max(cursor.start_ms, history_floor_ms);
   }
 }
 
@@ -171,26 +295,18 @@ std::string Store::snapshot_json(std::uint64_t journal_seq) const {
 bool Store::restore(const std::string& json, std::uint64_t& journal_seq, std::string& error) {
   rapidjson::Document doc;
   doc.Parse(json.c_str(), json.size());
-  if (doc.HasParseError() || !doc.IsObject()) {
-    error = "not a JSON object";
+  if (doc.HasParseError()) {
+    error = "not JSON at " + position(json, doc.GetErrorOffset()) + ": " +
+            rapidjson::GetParseError_En(doc.GetParseError());
     return false;
   }
-  if (get_int(doc, "version") != kStateFileVersion) {
-    error = "unknown state file version";
-    return false;
-  }
+  error = check_document(doc);
+  if (!error.empty()) return false;
   const auto seq = doc.FindMember("journal_seq");
   const auto users = doc.FindMember("users");
   const auto histograms = doc.FindMember("histograms");
   const auto cursors = doc.FindMember("cursors");
   const auto seen = doc.FindMember("seen_call_logs");
-  if (seq == doc.MemberEnd() || !seq->value.IsUint64() || users == doc.MemberEnd() ||
-      !users->value.IsArray() || histograms == doc.MemberEnd() || !histograms->value.IsArray() ||
-      cursors == doc.MemberEnd() || !cursors->value.IsObject() || seen == doc.MemberEnd() ||
-      !seen->value.IsArray()) {
-    error = "a required member is missing or of the wrong type";
-    return false;
-  }
 
   std::lock_guard lock(mutex_);
   journal_seq = seq->value.GetUint64();
