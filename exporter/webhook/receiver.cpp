@@ -27,6 +27,9 @@ std::size_t outcome_index(state::EventOutcome outcome) {
   return 2;  // invalid
 }
 
+// What a 503 asks the platform to wait; the state's writer retries every second.
+constexpr int kRetryAfterSeconds = 5;
+
 double unix_now() {
   return std::chrono::duration<double>(std::chrono::system_clock::now().time_since_epoch()).count();
 }
@@ -125,6 +128,10 @@ std::shared_ptr<const Receiver::Settings> Receiver::make_settings(
 
 void Receiver::set_push_listener(std::function<void(const std::string&)> listener) {
   push_listener_ = std::move(listener);
+}
+
+void Receiver::set_durability_check(std::function<bool()> check) {
+  durable_ = std::move(check);
 }
 
 void Receiver::reconfigure(const config::WebhookConfig& config) {
@@ -243,6 +250,14 @@ http::Response Receiver::answer(const Settings& settings, const http::Request& r
       body->presence_events.empty() && body->unknown_event_kinds.empty() &&
       !detail::has_events_array(request.body)) {
     return refuse_body("no *Events array", client);
+  }
+
+  if (durable_ && !durable_()) {
+    // Nothing applied: the platform retries. The state's writer logs why, once.
+    http::Response response =
+        http::Response::text(503, "Service Unavailable: the state file cannot be written\n");
+    response.headers.emplace_back("Retry-After", std::to_string(kRetryAfterSeconds));
+    return response;
   }
 
   const double now = unix_now();

@@ -29,7 +29,7 @@ namespace vpbx::webhook {
 inline constexpr std::array<std::string_view, 4> kResourceTypes{"CALL_LOG", "FEATURE", "PRESENCE",
                                                                 "unknown"};
 // The answers the receiver gives, pre-created at 0.
-inline constexpr std::array<int, 8> kStatusCodes{200, 400, 403, 404, 405, 413, 415, 500};
+inline constexpr std::array<int, 9> kStatusCodes{200, 400, 403, 404, 405, 413, 415, 500, 503};
 
 // Created once per process and shared by every Receiver, so that a reload keeps the counters.
 class WebhookMetrics {
@@ -63,6 +63,10 @@ class Receiver {
 
   // Told the resource type of every accepted push (push health). Set before serving.
   void set_push_listener(std::function<void(const std::string&)> listener);
+  // Asked before a push is applied: false while what is applied cannot be made durable (the
+  // state journal cannot be written). The push is then answered 503 with Retry-After, so that
+  // the platform sends it again. Set before serving.
+  void set_durability_check(std::function<bool()> check);
 
   // Answers one request; never throws. 200 with an empty body once the push is applied.
   http::Response handle(const http::Request& request);
@@ -92,6 +96,7 @@ class Receiver {
   std::set<std::string> registered_paths_;
   detail::WarnLimiter warnings_;
   std::function<void(const std::string&)> push_listener_;
+  std::function<bool()> durable_;
 };
 
 }  // namespace vpbx::webhook
