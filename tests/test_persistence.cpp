@@ -1,16 +1,27 @@
 // The state file and its journal: what is exposed is durable, restarts continue the counters,
 // torn or corrupt files never count anything twice.
+#include <fcntl.h>
 #include <prometheus/text_serializer.h>
+#include <sys/mount.h>
+#include <unistd.h>
 
+#include <algorithm>
+#include <atomic>
 #include <catch2/catch.hpp>
+#include <cerrno>
+#include <cstring>
+#include <ctime>
 #include <filesystem>
 #include <fstream>
+#include <map>
 #include <thread>
 
 #include "exporter/state/persistence.h"
 #include "exporter/state/records.h"
 #include "exporter/state/store.h"
+#include "exporter/webhook/receiver.h"
 #include "tests/support/exposition.h"
+#include "tests/support/log_capture.h"
 #include "tests/support/process.h"
 
 using namespace std::chrono_literals;
@@ -49,6 +60,11 @@ double outgoing_answered(const Store& store, const std::string& user = "Room 101
       .value_or(-1);
 }
 
+std::string read_text(const fs::path& path) {
+  std::ifstream in(path, std::ios::binary);
+  return std::string(std::istreambuf_iterator<char>(in), std::istreambuf_iterator<char>());
+}
+
 template <typename Predicate>
 bool eventually(Predicate done) {
   for (int i = 0; i < 400; ++i) {
@@ -56,6 +72,25 @@ bool eventually(Predicate done) {
     std::this_thread::sleep_for(10ms);
   }
   return done();
+}
+
+// The files set aside as "<name>.corrupt-<UTC time>[.<n>]" in `dir`, by name, with their text.
+std::map<std::string, std::string> aside_files(const std::string& dir) {
+  std::map<std::string, std::string> found;
+  for (const auto& entry : fs::directory_iterator(dir)) {
+    const std::string name = entry.path().filename().string();
+    if (name.find(".corrupt-") != std::string::npos) found[name] = read_text(entry.path());
+  }
+  return found;
+}
+
+// Flushes every 5 ms, never snapshots on its own, retries a failed write every 20 ms.
+vpbx::state::PersistenceOptions fast_options() {
+  vpbx::state::PersistenceOptions options;
+  options.flush_interval = 5ms;
+  options.snapshot_interval = 1h;
+  options.retry_interval = 20ms;
+  return options;
 }
 
 // The files as a crash would leave them: copied while the writer runs, without a last snapshot.
@@ -156,7 +191,7 @@ TEST_CASE("after a crash, exposed calls are durable and unexposed ones can be co
   const std::string file = dir + "/state.json";
   Store store;
   store.configure(rooms());
-  Persistence persistence(file, store, {std::chrono::milliseconds(5), std::chrono::hours(1)});
+  Persistence persistence(file, store, fast_options());
   persistence.load();
   persistence.start();
   store.count_call_log(call("exposed"), Source::push);
@@ -199,7 +234,7 @@ TEST_CASE("a corrupt state file is set aside and the exporter starts fresh", "[p
   store.configure(rooms());
   Persistence persistence(file, store);
   CHECK_FALSE(persistence.load());
-  CHECK(fs::exists(file + ".corrupt"));
+  CHECK(aside_files(dir).size() == 1);
   CHECK(outgoing_answered(store) == 0);
   persistence.start();
   store.count_call_log(call("a"), Source::push);
@@ -234,4 +269,486 @@ TEST_CASE("a user removed from the config does not come back from the state file
   CHECK_FALSE(store.knows(176129));
   const auto text = prometheus::TextSerializer().Serialize(store.Collect());
   CHECK(text.find("+41225662195") == std::string::npos);
+}
+
+// ---- Faults of the state file and the journal --------------------------------------------
+
+namespace {
+
+std::vector<std::string> journal_files(const std::string& dir) {
+  std::vector<std::string> found;
+  for (const auto& entry : fs::directory_iterator(dir)) {
+    const std::string name = entry.path().filename().string();
+    if (name.find(".journal.") != std::string::npos && name.find(".corrupt-") == std::string::npos)
+      found.push_back(entry.path().string());
+  }
+  std::sort(found.begin(), found.end());
+  return found;
+}
+
+std::optional<double> metric(prometheus::Registry& registry, const std::string& name,
+                             std::map<std::string, std::string> labels = {}) {
+  return sample_value(prometheus::TextSerializer().Serialize(registry.Collect()), name, labels);
+}
+
+std::int64_t wall_ms() {
+  return std::chrono::duration_cast<std::chrono::milliseconds>(
+             std::chrono::system_clock::now().time_since_epoch())
+      .count();
+}
+
+std::size_t line_of(const std::string& text, std::size_t offset) {
+  return static_cast<std::size_t>(std::count(text.begin(), text.begin() + offset, '\n')) + 1;
+}
+
+const std::string kScope = "enterprise:291908.bus.ent";
+
+// A state folder as a crash leaves it: the state file, then one journal with a batch per call
+// ("a", "b", "c", each exposed on /metrics before the next is counted), a cursor with "a".
+struct Crashed {
+  std::string dir;
+  std::string file;
+  std::string journal;
+};
+
+Crashed crash_after_three_batches() {
+  const std::string dir = vpbx::test::make_temp_dir();
+  Store store;
+  store.configure(rooms());
+  Persistence persistence(dir + "/state.json", store, fast_options());
+  persistence.load();
+  persistence.start();
+  store.set_call_log_cursor(kScope, {1000, 1727450805000});
+  double exposed = 0;
+  for (const char* id : {"a", "b", "c"}) {
+    store.count_call_log(call(id), Source::push);
+    ++exposed;
+    REQUIRE(eventually([&] { return outgoing_answered(store) == exposed; }));
+  }
+  const std::string crashed = copy_state_dir(dir);
+  persistence.stop();
+  const auto journals = journal_files(crashed);
+  REQUIRE(journals.size() == 1);
+  return {crashed, crashed + "/state.json", journals.front()};
+}
+
+// Replaces the first `what` in `path`; returns the byte offset where it was.
+std::size_t damage(const std::string& path, const std::string& what, const std::string& with) {
+  std::string text = read_text(path);
+  const auto at = text.find(what);
+  REQUIRE(at != std::string::npos);
+  text.replace(at, what.size(), with);
+  vpbx::test::write_file(path, text);
+  return text.rfind('\n', at) == std::string::npos ? 0 : text.rfind('\n', at) + 1;
+}
+
+struct Restarted {
+  std::shared_ptr<prometheus::Registry> registry = std::make_shared<prometheus::Registry>();
+  Store store;
+  std::unique_ptr<Persistence> persistence;
+  std::string log;
+  bool loaded = false;
+
+  explicit Restarted(const std::string& file, const vpbx::config::Config& config = rooms()) {
+    store.configure(config);
+    persistence =
+        std::make_unique<Persistence>(file, store, vpbx::state::PersistenceOptions{},
+                                      std::make_shared<vpbx::state::PersistenceMetrics>(*registry));
+    vpbx::test::StderrCapture capture;
+    loaded = persistence->load();
+    log = capture.finish();
+  }
+  std::optional<double> restore_failed() { return metric(*registry, "vpbx_state_restore_failed"); }
+};
+
+}  // namespace
+
+TEST_CASE("a truncated state file is set aside under a UTC name that never replaces another",
+          "[persistence][faults]") {
+  const std::string dir = vpbx::test::make_temp_dir();
+  const std::string file = dir + "/state.json";
+  const std::string truncated = "{\n  \"version\": 1,\n  \"journal_seq\": 3,\n  \"users\": [ {";
+  vpbx::test::write_file(file, truncated);
+  // Files already set aside at every name this second (and the next few) could take.
+  std::vector<std::string> decoys;
+  for (int s = -1; s <= 3; ++s) {
+    const std::time_t t = std::time(nullptr) + s;
+    std::tm tm{};
+    gmtime_r(&t, &tm);
+    char stamp[32];
+    std::strftime(stamp, sizeof stamp, "%Y%m%dT%H%M%SZ", &tm);
+    decoys.push_back(std::string("state.json.corrupt-") + stamp);
+    vpbx::test::write_file(dir + "/" + decoys.back(), "decoy");
+  }
+
+  Restarted restarted(file);
+  CHECK_FALSE(restarted.loaded);
+  CHECK(restarted.persistence->restore_failed());
+  CHECK(restarted.restore_failed() == 1);
+  // The log names the file and where it breaks.
+  CHECK(restarted.log.find(file) != std::string::npos);
+  CHECK(restarted.log.find("line 4") != std::string::npos);
+  CHECK(restarted.log.find("byte " + std::to_string(truncated.size())) != std::string::npos);
+  // Set aside with a suffix, every decoy intact; a fresh, sound state file in its place.
+  const auto aside = aside_files(dir);
+  CHECK(aside.size() == decoys.size() + 1);
+  for (const auto& decoy : decoys) CHECK(aside.at(decoy) == "decoy");
+  CHECK(std::count_if(aside.begin(), aside.end(),
+                      [&](const auto& f) { return f.second == truncated; }) == 1);
+  Restarted again(file);
+  CHECK_FALSE(again.persistence->restore_failed());
+  CHECK(again.restore_failed() == 0);
+}
+
+TEST_CASE("a state file of another version is set aside and named with its version",
+          "[persistence][faults]") {
+  const std::string dir = vpbx::test::make_temp_dir();
+  const std::string file = dir + "/state.json";
+  const std::string future =
+      R"({"version": 2, "journal_seq": 3, "users": [], "histograms": [], "cursors": {},)"
+      R"( "seen_call_logs": []})";
+  vpbx::test::write_file(file, future);
+  Restarted restarted(file);
+  CHECK(restarted.persistence->restore_failed());
+  CHECK(restarted.log.find("version: 2, expected 1") != std::string::npos);
+  const auto aside = aside_files(dir);
+  REQUIRE(aside.size() == 1);
+  CHECK(aside.begin()->second == future);
+}
+
+TEST_CASE("a state file with a member of the wrong type is not restored in part",
+          "[persistence][faults]") {
+  const std::string dir = vpbx::test::make_temp_dir();
+  const std::string file = dir + "/state.json";
+  {
+    Store store;
+    store.configure(rooms());
+    Persistence persistence(file, store);
+    persistence.load();
+    persistence.start();
+    store.count_call_log(call("a"), Source::push);
+    persistence.stop();
+  }
+  // Valid JSON, but one counter is a string: the file is used whole or not at all.
+  damage(file, "\"duration_seconds\":[", "\"duration_seconds\":[\"x\",");
+  Restarted restarted(file);
+  CHECK(restarted.persistence->restore_failed());
+  CHECK(restarted.log.find("users[0].duration_seconds") != std::string::npos);
+  CHECK(outgoing_answered(restarted.store) == 0);
+}
+
+TEST_CASE("a lost state file: the journal's ids are still remembered, counters restart at 0",
+          "[persistence][faults]") {
+  const Crashed crashed = crash_after_three_batches();
+  vpbx::test::write_file(crashed.file, "{\"version\": 1, \"jour");  // cut short
+  const std::int64_t before = wall_ms();
+  Restarted restarted(crashed.file);
+  CHECK(restarted.persistence->restore_failed());
+  CHECK(restarted.restore_failed() == 1);
+  // 3 calls were exposed; the snapshot that held the counters is gone. 0 is a counter reset,
+  // which increase() handles; anything between 0 and 3 would count its calls a second time.
+  CHECK(outgoing_answered(restarted.store) == 0);
+  for (const char* id : {"a", "b", "c"})
+    CHECK(restarted.store.count_call_log(call(id), Source::poll) == CallOutcome::duplicate);
+  // The cursor came back from the journal; its history starts at the restore.
+  const auto cursor = restarted.store.call_log_cursor(kScope);
+  REQUIRE(cursor.has_value());
+  CHECK(cursor->newest_ms == 1727450805000);
+  CHECK(cursor->start_ms >= before);
+  CHECK(aside_files(crashed.dir).size() == 1);
+}
+
+TEST_CASE("a journal damaged in its middle: ids before and after it are remembered",
+          "[persistence][faults]") {
+  const Crashed crashed = crash_after_three_batches();
+  const std::size_t offset = damage(crashed.journal, "C\tb\t176125", "C\tb\t17x125");
+  const std::string damaged = read_text(crashed.journal);
+  const std::int64_t before = wall_ms();
+  Restarted restarted(crashed.file);
+  CHECK(restarted.persistence->restore_failed());
+  CHECK(restarted.restore_failed() == 1);
+  CHECK(restarted.log.find(crashed.journal) != std::string::npos);
+  CHECK(restarted.log.find("line " + std::to_string(line_of(damaged, offset)) + ", byte " +
+                           std::to_string(offset)) != std::string::npos);
+  // "b" cannot be read back, so the restored counters would be 2 where 3 were exposed.
+  CHECK(outgoing_answered(restarted.store) == 0);
+  CHECK(restarted.store.count_call_log(call("a"), Source::poll) == CallOutcome::duplicate);
+  CHECK(restarted.store.count_call_log(call("c"), Source::poll) == CallOutcome::duplicate);
+  // "b" is not remembered: a poll re-reading it finds it older than the cursor's history.
+  const auto cursor = restarted.store.call_log_cursor(kScope);
+  REQUIRE(cursor.has_value());
+  CHECK(cursor->start_ms >= before);
+  CHECK(cursor->start_ms > 1727450805000 + 7000);
+  // The damaged journal is kept aside; the one replaced by the fresh snapshot is gone.
+  const auto aside = aside_files(crashed.dir);
+  REQUIRE(aside.size() == 1);
+  CHECK(aside.begin()->second == damaged);
+  CHECK(journal_files(crashed.dir).size() == 1);  // the new, empty one
+
+  // The next start finds a sound state: the reset is not repeated, nothing is lost again.
+  restarted.persistence->start();
+  restarted.store.count_call_log(call("d"), Source::push);
+  restarted.persistence->stop();
+  Restarted again(crashed.file);
+  CHECK_FALSE(again.persistence->restore_failed());
+  CHECK(outgoing_answered(again.store) == 1);
+  CHECK(again.store.count_call_log(call("a"), Source::poll) == CallOutcome::duplicate);
+}
+
+TEST_CASE("a good journal after a bad one is read; only the bad one is set aside",
+          "[persistence][faults]") {
+  const Crashed crashed = crash_after_three_batches();
+  // Garbage between two batches of the first journal; a second journal after it.
+  damage(crashed.journal, "E\nB\n", "E\n\x01\x02garbage\nB\n");
+  const auto seq = std::stoull(crashed.journal.substr(crashed.journal.rfind('.') + 1));
+  Batch later;
+  later.calls.push_back({"d", 176125, vpbx::state::Direction::outgoing, true, 7, 1727450805000});
+  const std::string second = crashed.file + ".journal." + std::to_string(seq + 1);
+  vpbx::test::write_file(second, vpbx::state::journal_header() + vpbx::state::encode_batch(later));
+  Restarted restarted(crashed.file);
+  CHECK(restarted.persistence->restore_failed());
+  CHECK(outgoing_answered(restarted.store) == 0);
+  for (const char* id : {"a", "b", "c", "d"})
+    CHECK(restarted.store.count_call_log(call(id), Source::poll) == CallOutcome::duplicate);
+  const auto aside = aside_files(crashed.dir);
+  REQUIRE(aside.size() == 1);
+  CHECK(aside.begin()->first.find(fs::path(crashed.journal).filename().string()) == 0);
+  CHECK_FALSE(fs::exists(second));  // folded into the fresh snapshot
+}
+
+TEST_CASE("a journal of another version is set aside", "[persistence][faults]") {
+  const Crashed crashed = crash_after_three_batches();
+  damage(crashed.journal, "J\t1\n", "J\t2\n");
+  Restarted restarted(crashed.file);
+  CHECK(restarted.persistence->restore_failed());
+  CHECK(restarted.log.find("journal version 2, expected 1") != std::string::npos);
+  CHECK(outgoing_answered(restarted.store) == 0);
+  CHECK(aside_files(crashed.dir).size() == 1);
+}
+
+TEST_CASE("a torn last batch is what a crash leaves, not a fault", "[persistence][faults]") {
+  const Crashed crashed = crash_after_three_batches();
+  std::ofstream(crashed.journal, std::ios::app) << "B\nC\tx\t176125\t1\t1\t5\t17";
+  Restarted restarted(crashed.file);
+  CHECK_FALSE(restarted.persistence->restore_failed());
+  CHECK(restarted.restore_failed() == 0);
+  CHECK(outgoing_answered(restarted.store) == 3);  // continued
+  CHECK(restarted.store.count_call_log(call("x"), Source::poll) == CallOutcome::counted);
+  CHECK(aside_files(crashed.dir).empty());
+}
+
+TEST_CASE("a clock set back since the crash does not move a restore's history back",
+          "[persistence][faults][clock]") {
+  const Crashed crashed = crash_after_three_batches();
+  damage(crashed.journal, "C\tb\t176125", "C\tb\t17x125");
+  // The journal was last written an hour ahead of the clock as it is now.
+  fs::last_write_time(crashed.journal, fs::file_time_type::clock::now() + 1h);
+  Restarted restarted(crashed.file);
+  REQUIRE(restarted.persistence->restore_failed());
+  const auto cursor = restarted.store.call_log_cursor(kScope);
+  REQUIRE(cursor.has_value());
+  CHECK(cursor->start_ms >= wall_ms() + std::chrono::milliseconds(59min).count());
+}
+
+// ---- Writes failing while running ---------------------------------------------------------
+
+namespace {
+
+const std::string kToken = "0123456789abcdef0123";
+
+// Room 101 as in rooms(), and Room 102: the user of the seed's CDR push.
+vpbx::config::Config two_rooms() {
+  auto config = rooms();
+  config.users.push_back(
+      {"291908.bus.ent", 168382, "+41225662195@m.ipvoip.ch", "+41225662195", "Room 102"});
+  return config;
+}
+
+vpbx::config::WebhookConfig webhook_config() {
+  vpbx::config::WebhookConfig config;
+  config.token = kToken;
+  return config;
+}
+
+// The seed's CDR push (user 168382, Room 102, outgoing, 7 s) with another call id.
+vpbx::http::Request push_request(const std::string& id) {
+  std::string body = read_text(std::string(VPBX_TEST_DATA_DIR) + "/api/push_call_log.json");
+  const std::string seed_id = "741f1e6a-8fb1-441e-9e0c-e57c68246d5d";
+  body.replace(body.find(seed_id), seed_id.size(), id);
+  vpbx::http::Request request;
+  request.method = "POST";
+  request.path = "/webhook/" + kToken;
+  request.headers["content-type"] = "application/json";
+  request.remote_address = "127.0.0.1";
+  request.body = body;
+  return request;
+}
+
+std::optional<std::string> header(const vpbx::http::Response& response, const std::string& name) {
+  for (const auto& [key, value] : response.headers) {
+    if (key == name) return value;
+  }
+  return std::nullopt;
+}
+
+// A real file system of `size`, mounted on a new folder (root and CAP_SYS_ADMIN needed).
+class TinyFileSystem {
+ public:
+  explicit TinyFileSystem(const std::string& size) : dir_(vpbx::test::make_temp_dir()) {
+    mounted_ = ::mount("tmpfs", dir_.c_str(), "tmpfs", 0, ("size=" + size).c_str()) == 0;
+    if (!mounted_) error_ = std::strerror(errno);
+  }
+  ~TinyFileSystem() {
+    if (mounted_) ::umount2(dir_.c_str(), MNT_DETACH);
+  }
+  TinyFileSystem(const TinyFileSystem&) = delete;
+  TinyFileSystem& operator=(const TinyFileSystem&) = delete;
+  bool mounted() const { return mounted_; }
+  const std::string& error() const { return error_; }
+  const std::string& dir() const { return dir_; }
+  // Writes a file until the file system has no room left.
+  void fill() {
+    const int fd = ::open((dir_ + "/filler").c_str(), O_WRONLY | O_CREAT | O_CLOEXEC, 0600);
+    REQUIRE(fd >= 0);
+    const std::string block(4096, 'x');
+    while (::write(fd, block.data(), block.size()) > 0) {
+    }
+    ::close(fd);
+  }
+  void make_room() { ::unlink((dir_ + "/filler").c_str()); }
+
+ private:
+  std::string dir_;
+  bool mounted_ = false;
+  std::string error_;
+};
+
+// A store, its persistence and a webhook receiver asking it whether pushes can be made durable.
+struct Running {
+  std::shared_ptr<prometheus::Registry> registry = std::make_shared<prometheus::Registry>();
+  Store store;
+  std::unique_ptr<Persistence> persistence;
+  std::unique_ptr<vpbx::webhook::Receiver> receiver;
+
+  Running(const std::string& file, vpbx::state::PersistenceOptions options) {
+    store.configure(two_rooms());
+    persistence =
+        std::make_unique<Persistence>(file, store, std::move(options),
+                                      std::make_shared<vpbx::state::PersistenceMetrics>(*registry));
+    receiver = std::make_unique<vpbx::webhook::Receiver>(
+        webhook_config(), store, std::make_shared<vpbx::webhook::WebhookMetrics>(*registry));
+    receiver->set_durability_check([this] { return persistence->durable(); });
+    persistence->load();
+    persistence->start();
+  }
+  double journal_errors() {
+    return metric(*registry, "vpbx_state_write_errors_total", {{"file", "journal"}}).value_or(-1);
+  }
+};
+
+}  // namespace
+
+TEST_CASE("a batch that could not be written goes back pending, out of snapshots",
+          "[persistence][faults]") {
+  Store store;
+  store.configure(rooms());
+  store.enable_durability();
+  store.count_call_log(call("call-one"), Source::poll);
+  Batch failed = store.take_pending();
+  store.count_call_log(call("call-two"), Source::poll);
+  store.requeue_pending(std::move(failed));
+  // Not durable, so not remembered by a snapshot: after a crash, a poll must count them.
+  const std::string json = store.snapshot_json(1);
+  CHECK(json.find("call-one") == std::string::npos);
+  CHECK(json.find("call-two") == std::string::npos);
+  const Batch retry = store.take_pending();
+  REQUIRE(retry.calls.size() == 2);
+  CHECK(retry.calls[0].id == "call-one");  // in order, the failed one first
+  CHECK(retry.calls[1].id == "call-two");
+}
+
+TEST_CASE("a read-only state folder (injected): 503 to pushes, polls held, recovery on its own",
+          "[persistence][faults]") {
+  // Tests run as root, whom permissions do not stop, and a mounted file system cannot be made
+  // read-only under an open file: the failure is injected through the seam for it.
+  std::atomic<int> fail_with{0};
+  auto options = fast_options();
+  options.inject_write_error = [&](const std::string&) { return fail_with.load(); };
+  const std::string dir = vpbx::test::make_temp_dir();
+  vpbx::test::StderrCapture capture;
+  Running running(dir + "/state.json", options);
+  REQUIRE(running.receiver->handle(push_request("p1")).status == 200);
+  REQUIRE(eventually([&] { return outgoing_answered(running.store, "Room 102") == 1; }));
+
+  fail_with = EROFS;
+  running.store.count_call_log(call("q1"), Source::poll);
+  REQUIRE(eventually([&] { return !running.persistence->durable(); }));
+  const auto refused = running.receiver->handle(push_request("p2"));
+  CHECK(refused.status == 503);
+  CHECK(header(refused, "Retry-After").has_value());
+  CHECK(running.store.count_call_log(call("p2", 168382), Source::poll) == CallOutcome::counted);
+  REQUIRE(eventually([&] { return running.journal_errors() >= 3; }));  // retried, not lost
+  CHECK(outgoing_answered(running.store) == 0);                        // not durable, not exposed
+  const std::string crashed = copy_state_dir(dir);
+
+  fail_with = 0;
+  REQUIRE(eventually([&] { return running.persistence->durable(); }));
+  REQUIRE(eventually([&] { return outgoing_answered(running.store) == 1; }));
+  REQUIRE(eventually([&] { return outgoing_answered(running.store, "Room 102") == 2; }));
+  CHECK(running.receiver->handle(push_request("p3")).status == 200);
+  running.persistence->stop();
+  const std::string log = capture.finish();
+  CHECK(vpbx::test::count_occurrences(log, "cannot write the state journal") == 1);
+  CHECK(vpbx::test::count_occurrences(log, "state journal writable again") == 1);
+
+  // A crash during the failure: what was exposed is remembered, what was held back is not.
+  Restarted restarted(crashed + "/state.json", two_rooms());
+  CHECK_FALSE(restarted.persistence->restore_failed());
+  CHECK(outgoing_answered(restarted.store, "Room 102") == 1);
+  CHECK(restarted.store.count_call_log(call("p1", 168382), Source::poll) == CallOutcome::duplicate);
+  CHECK(restarted.store.count_call_log(call("q1"), Source::poll) == CallOutcome::counted);
+}
+
+TEST_CASE("a full disk: 503 to pushes, polls held, and every call written once there is room",
+          "[persistence][faults][disk]") {
+  TinyFileSystem disk("256k");
+  if (!disk.mounted()) {
+    WARN("no tmpfs can be mounted here (" << disk.error()
+                                          << "): the real full disk is not tried, the injected "
+                                             "read-only folder is");
+    return;
+  }
+  vpbx::test::StderrCapture capture;
+  Running running(disk.dir() + "/state.json", fast_options());
+  REQUIRE(running.receiver->handle(push_request("p1")).status == 200);
+  REQUIRE(eventually([&] { return outgoing_answered(running.store, "Room 102") == 1; }));
+
+  disk.fill();
+  // A batch larger than what is left of the journal's last page: the write is cut partway.
+  const std::string padding(40, 'x');
+  for (int i = 0; i < 300; ++i)
+    running.store.count_call_log(call("poll-" + std::to_string(i) + padding), Source::poll);
+  REQUIRE(eventually([&] { return !running.persistence->durable(); }));
+  const auto refused = running.receiver->handle(push_request("p2"));
+  CHECK(refused.status == 503);
+  CHECK(header(refused, "Retry-After").has_value());
+  REQUIRE(eventually([&] { return running.journal_errors() >= 3; }));
+  CHECK(outgoing_answered(running.store) == 0);
+
+  disk.make_room();
+  REQUIRE(eventually([&] { return running.persistence->durable(); }));
+  REQUIRE(eventually([&] { return outgoing_answered(running.store) == 300; }));
+  CHECK(running.receiver->handle(push_request("p2")).status == 200);
+  REQUIRE(eventually([&] { return outgoing_answered(running.store, "Room 102") == 2; }));
+  const std::string crashed = copy_state_dir(disk.dir());
+  running.persistence->stop();
+  const std::string log = capture.finish();
+  CHECK(vpbx::test::count_occurrences(log, "cannot write the state journal") == 1);
+  CHECK(vpbx::test::count_occurrences(log, "state journal writable again") == 1);
+
+  // The journal as the crash left it reads back whole: the cut write left nothing behind.
+  Restarted restarted(crashed + "/state.json", two_rooms());
+  CHECK_FALSE(restarted.persistence->restore_failed());
+  CHECK(outgoing_answered(restarted.store) == 300);
+  CHECK(outgoing_answered(restarted.store, "Room 102") == 2);
 }

@@ -56,6 +56,7 @@ App::App(Flags flags, config::Config config, http::WebConfig web_config)
       sweep_metrics_(std::make_shared<collectors::SweepMetrics>(*registry_)),
       system_(std::make_shared<collectors::SystemCollector>()),
       store_(std::make_shared<state::Store>()),
+      persistence_metrics_(std::make_shared<state::PersistenceMetrics>(*registry_)),
       process_(std::make_shared<metrics::ProcessCollector>()),
       reload_successful_(prometheus::BuildGauge()
                              .Name("vpbx_config_last_reload_successful")
@@ -129,9 +130,12 @@ void App::start() {
   // The state first: the webhook may be called as soon as the listener is up.
   store_->configure(config_);
   if (!config_.state_file.empty()) {
-    persistence_ = std::make_unique<state::Persistence>(config_.state_file, *store_);
+    persistence_ = std::make_unique<state::Persistence>(
+        config_.state_file, *store_, state::PersistenceOptions{}, persistence_metrics_);
     persistence_->load();
     persistence_->start();
+    receiver_->set_durability_check(
+        [persistence = persistence_.get()] { return persistence->durable(); });
   }
   server_->start();
   if (webhook_server_) webhook_server_->start();

@@ -61,6 +61,7 @@ class App {
   std::shared_ptr<collectors::SweepMetrics> sweep_metrics_;
   std::shared_ptr<collectors::SystemCollector> system_;
   std::shared_ptr<state::Store> store_;
+  std::shared_ptr<state::PersistenceMetrics> persistence_metrics_;
   std::unique_ptr<state::Persistence> persistence_;  // with a state_file; kept across reloads
   std::shared_ptr<prometheus::Collectable> process_;
   prometheus::Gauge& reload_successful_;
