@@ -1002,7 +1002,7 @@ TEST_CASE("hostile values: events out of bounds are invalid, malformed bodies re
     INFO(name);
     const auto reply = h.push(body);
     CHECK(reply.status == 400);
-    CHECK(h.store_text() == store_before);
+    CHECK((h.store_text() == store_before));  // no expansion: it may hold megabytes
   }
   CHECK(h.events("unknown", "invalid") == refused_before + static_cast<double>(refused.size()));
 
@@ -1014,7 +1014,7 @@ TEST_CASE("hostile values: events out of bounds are invalid, malformed bodies re
                             "application/json\r\nContent-Length: 10485760\r\n\r\n");
   CHECK(raw.reply.rfind("HTTP/1.1 413", 0) == 0);
   CHECK(h.receiver->handle(push_request(std::string(10 * 1024 * 1024, ' '))).status == 413);
-  CHECK(h.store_text() == store_before);
+  CHECK((h.store_text() == store_before));
   CHECK(h.push(cdr_with_id("after")).status == 200);
 }
 
