@@ -1,5 +1,6 @@
-// Micro-benchmarks (Google Benchmark): the push-body parser, and the steps of a scrape of N users
-// (the store's Collect(), the text exposition, gzip) taken apart, to see where the time goes.
+// Micro-benchmarks (Google Benchmark): the push-body parser, the receiver's whole answer, the
+// webhook token comparison, and the steps of a scrape of N users (the store's Collect(), the text
+// exposition, gzip) taken apart, to see where the time goes. They report; nothing gates on them.
 //   vpbx_bench_micro [--benchmark_filter=...]
 #include <benchmark/benchmark.h>
 #include <prometheus/text_serializer.h>
@@ -14,6 +15,8 @@
 #include "exporter/api/models.h"
 #include "exporter/http/exposition.h"
 #include "exporter/http/gzip.h"
+#include "exporter/webhook/detail.h"
+#include "exporter/webhook/receiver.h"
 
 namespace {
 
@@ -72,6 +75,75 @@ void BM_ParseAndApplyPush(benchmark::State& state) {
   }
 }
 BENCHMARK(BM_ParseAndApplyPush);
+
+// The receiver's answer to one push (checks, parse, apply), without HTTP: what the test suite
+// used to time, measured here instead.
+void BM_ReceiverHandle(benchmark::State& state) {
+  vpbx::state::Store store;
+  vpbx::bench::fill_store(store, 1000);
+  prometheus::Registry registry;
+  vpbx::config::WebhookConfig config;
+  config.token = "bench-token-0123456789abcdef0123";
+  vpbx::webhook::Receiver receiver(config, store,
+                                   std::make_shared<vpbx::webhook::WebhookMetrics>(registry));
+  vpbx::http::Request request;
+  request.method = "POST";
+  request.path = "/webhook/" + config.token;
+  request.headers["content-type"] = "application/json";
+  request.remote_address = "127.0.0.1";
+  request.body = seed_push();
+  const std::string seed_id = "741f1e6a-8fb1-441e-9e0c-e57c68246d5d";
+  const auto at = request.body.find(seed_id);
+  std::uint64_t n = 0;
+  for (auto _ : state) {
+    char id[40];
+    std::snprintf(id, sizeof id, "%08x-0000-4000-8000-%012llx", 0xbe7d0000u,
+                  static_cast<unsigned long long>(++n));
+    request.body.replace(at, seed_id.size(), id);
+    auto response = receiver.handle(request);
+    if (response.status != 200) state.SkipWithError("push not accepted");
+    benchmark::DoNotOptimize(response);
+  }
+}
+BENCHMARK(BM_ReceiverHandle);
+
+// The webhook token comparison (issue 12): the time must not depend on where the candidate first
+// differs, nor on its length. range(0): the secret's length; range(1): the candidate, one of
+// equal, first byte differs, last byte differs, 1 byte long, twice as long. Compare the rows of
+// one length: they should agree within noise, where an early exit would make "first" hundreds of
+// times faster than "last" at 4096 bytes.
+void BM_TokenCompare(benchmark::State& state) {
+  const auto length = static_cast<std::size_t>(state.range(0));
+  const std::string secret(length, 'k');
+  std::string candidate = secret;
+  static constexpr const char* kKinds[] = {"equal", "first_byte", "last_byte", "short", "long"};
+  const auto kind = static_cast<std::size_t>(state.range(1));
+  switch (kind) {
+    case 1:
+      candidate.front() = 'x';
+      break;
+    case 2:
+      candidate.back() = 'x';
+      break;
+    case 3:
+      candidate = "k";
+      break;
+    case 4:
+      candidate = secret + secret;
+      break;
+    default:
+      break;
+  }
+  for (auto _ : state) {
+    benchmark::DoNotOptimize(candidate.data());
+    bool equal = vpbx::webhook::detail::constant_time_equals(secret, candidate);
+    benchmark::DoNotOptimize(equal);
+  }
+  state.SetLabel(kKinds[kind]);
+}
+BENCHMARK(BM_TokenCompare)
+    ->ArgNames({"bytes", "candidate"})
+    ->ArgsProduct({{32, 4096}, {0, 1, 2, 3, 4}});
 
 void BM_StoreCollect(benchmark::State& state) {
   const auto& store = store_of(static_cast<int>(state.range(0)));
