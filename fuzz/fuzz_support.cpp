@@ -9,6 +9,12 @@
 
 #include "exporter/log/log.h"
 
+// Read by UBSan at start-up, so that running a target by hand (build-fuzz/fuzz/fuzz_x crash-...)
+// reports as scripts/fuzz.sh does; UBSAN_OPTIONS still overrides it.
+extern "C" const char* __ubsan_default_options() {
+  return "print_stacktrace=1:halt_on_error=1:suppressions=" VPBX_FUZZ_DIR "/ubsan.supp";
+}
+
 namespace vpbx::fuzz {
 
 void fail(const char* what, std::string_view detail) {
