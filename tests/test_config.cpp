@@ -301,6 +301,11 @@ TEST_CASE("the smallest config gets the documented defaults", "[config]") {
   CHECK(c.state_file.empty());
   // `key:` with no value keeps the default.
   CHECK(load_string(kBase + "poll:\n  server:\nmax_users: ~\n").poll.server == 60s);
+  // After a 401/403: probes from 10 s on, doubling up to 5 min.
+  CHECK(c.api.auth_failure_backoff == 10s);
+  CHECK(c.api.auth_failure_backoff_max == 5min);
+  CHECK(load_string(kBase + "  auth_failure_backoff_max: 30m\n").api.auth_failure_backoff_max ==
+        30min);
 }
 
 TEST_CASE("the user label is name, else number, else login, else the id", "[config]") {
@@ -543,6 +548,10 @@ TEST_CASE("values out of their domain are errors", "[config]") {
   require_error(kBase + "  max_concurrent_requests: 0\n", "api.max_concurrent_requests", 6,
                 "between 1 and");
   require_error(kBase + "  timeout: 0\n", "api.timeout", 6, "more than 0");
+  require_error(kBase + "  auth_failure_backoff_max: 500ms\n", "api.auth_failure_backoff_max", 6,
+                "at least 1s");
+  require_error(kBase + "  auth_failure_backoff_max: 2d\n", "api.auth_failure_backoff_max", 6,
+                "at most 24h");
   require_error(kBase + "  ca_file: missing.pem\n", "api.ca_file", 6, "cannot read");
   require_error(kBase + "  paths:\n    presence: /v1/users/{user_id}/presence\n",
                 "api.paths.presence", 7, "no leading /");

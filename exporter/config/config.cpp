@@ -50,6 +50,7 @@ constexpr std::string_view kApiKeys[] = {"url",
                                          "max_requests_per_second",
                                          "max_concurrent_requests",
                                          "max_retries",
+                                         "auth_failure_backoff_max",
                                          "ca_file",
                                          "insecure_skip_verify",
                                          "paths"};
@@ -514,6 +515,11 @@ void load_api(const Section& root, const std::string& base_dir, ApiConfig& api) 
        [&](const Value& v) { api.max_concurrent_requests = static_cast<int>(as_int(v, 1, 1000)); });
   with(s, "max_retries",
        [&](const Value& v) { api.max_retries = static_cast<int>(as_int(v, 0, 100)); });
+  with(s, "auth_failure_backoff_max", [&](const Value& v) {
+    api.auth_failure_backoff_max = as_duration(v);
+    if (api.auth_failure_backoff_max < std::chrono::seconds(1)) fail(v, "must be at least 1s");
+    if (api.auth_failure_backoff_max > std::chrono::hours(24)) fail(v, "must be at most 24h");
+  });
   with(s, "ca_file", [&](const Value& v) {
     api.ca_file = as_string(v);
     if (api.ca_file.empty()) return;  // the system's store

@@ -45,6 +45,10 @@ struct ApiConfig {
   double max_requests_per_second = 10;
   int max_concurrent_requests = 4;
   int max_retries = 3;
+  // After a 401/403, the first wait before a probe request (not a config key: the floor of a
+  // poll interval; tests shorten it), doubling up to api.auth_failure_backoff_max.
+  Duration auth_failure_backoff{std::chrono::seconds(10)};
+  Duration auth_failure_backoff_max{std::chrono::minutes(5)};
   std::string ca_file;                // empty: the system's CA store
   bool insecure_skip_verify = false;  // explicit opt-in only
   ApiPaths paths;
