@@ -209,6 +209,88 @@ TEST_CASE("backoff doubles from 200 ms, is capped and jittered", "[api]") {
   CHECK(detail::backoff_delay(100, 200ms, 10s, 0.5) == 7500ms);
 }
 
+TEST_CASE("the auth gate: one probe per step, doubling to the cap; a success clears it",
+          "[api][auth]") {
+  using Gate = detail::AuthGate;
+  Gate gate(10s, 5min);
+  const auto t0 = Gate::Clock::now();
+  // Before any answer: one request goes, the others wait for what it learns.
+  CHECK(gate.admit(t0) == Gate::Admit::probe);
+  CHECK(gate.admit(t0) == Gate::Admit::wait);
+  CHECK(gate.report(Gate::Answer::refused, true, t0, 1.0) == Gate::Change::refused);
+  CHECK(gate.state() == Gate::State::refused);
+  CHECK(gate.step() == 10s);
+  CHECK(gate.retry_in(t0) == 10s);
+  // Nothing goes until the step is over; then one probe, and only one.
+  CHECK(gate.admit(t0) == Gate::Admit::refuse);
+  CHECK(gate.admit(t0 + 9999ms) == Gate::Admit::refuse);
+  auto now = t0 + 10s;
+  CHECK(gate.admit(now) == Gate::Admit::probe);
+  CHECK(gate.admit(now) == Gate::Admit::refuse);
+  // A request sent before the backoff began answers 401 late: the step stays.
+  CHECK(gate.report(Gate::Answer::refused, false, now, 1.0) == Gate::Change::none);
+  CHECK(gate.step() == 10s);
+  // Each refused probe doubles the step (jittered down to half), up to the cap.
+  std::vector<std::chrono::milliseconds> steps;
+  for (int i = 0; i < 8; ++i) {
+    CHECK(gate.report(Gate::Answer::refused, true, now, 1.0) == Gate::Change::refused_again);
+    steps.push_back(gate.step());
+    now += gate.step();
+    REQUIRE(gate.admit(now) == Gate::Admit::probe);
+  }
+  CHECK(steps ==
+        std::vector<std::chrono::milliseconds>{20s, 40s, 80s, 160s, 5min, 5min, 5min, 5min});
+  CHECK(gate.failures() == 9);
+  // A probe that learns nothing (5xx, timeout): still refused, another step of the same length.
+  CHECK(gate.report(Gate::Answer::unknown, true, now, 0.0) == Gate::Change::none);
+  CHECK(gate.state() == Gate::State::refused);
+  CHECK(gate.admit(now + 5min - 1ms) == Gate::Admit::refuse);
+  now += 5min;
+  // A probe cancelled on the way gives its turn back.
+  CHECK(gate.admit(now) == Gate::Admit::probe);
+  gate.abandon_probe();
+  CHECK(gate.admit(now) == Gate::Admit::probe);
+  // Accepted: cleared at once, everything goes.
+  CHECK(gate.report(Gate::Answer::accepted, true, now, 0.0) == Gate::Change::recovered);
+  CHECK(gate.state() == Gate::State::accepted);
+  CHECK(gate.step() == 0ms);
+  CHECK(gate.retry_in(now) == 0ms);
+  CHECK(gate.admit(now) == Gate::Admit::send);
+  CHECK(gate.admit(now) == Gate::Admit::send);
+  // Refused again later: the backoff starts over from the first step.
+  CHECK(gate.report(Gate::Answer::refused, false, now, 0.0) == Gate::Change::refused);
+  CHECK(gate.step() == 5s);  // 10 s with the lowest jitter
+}
+
+TEST_CASE("the auth gate: no answer yet is not a refusal; a low cap bounds the first step",
+          "[api][auth]") {
+  using Gate = detail::AuthGate;
+  const auto now = Gate::Clock::now();
+  Gate gate(10s, 5min);
+  CHECK(gate.admit(now) == Gate::Admit::probe);
+  // The platform is down at start: the waiting requests go, nothing is held back.
+  CHECK(gate.report(Gate::Answer::unknown, true, now, 1.0) == Gate::Change::none);
+  CHECK(gate.admit(now) == Gate::Admit::send);
+  CHECK(gate.admit(now) == Gate::Admit::send);
+
+  Gate low(10s, 2s);
+  CHECK(low.admit(now) == Gate::Admit::probe);
+  CHECK(low.report(Gate::Answer::refused, true, now, 1.0) == Gate::Change::refused);
+  CHECK(low.step() == 2s);
+
+  CHECK(Gate::classify(401) == Gate::Answer::refused);
+  CHECK(Gate::classify(403) == Gate::Answer::refused);
+  CHECK(Gate::classify(200) == Gate::Answer::accepted);
+  CHECK(Gate::classify(204) == Gate::Answer::accepted);
+  CHECK(Gate::classify(404) == Gate::Answer::accepted);  // the application answered
+  CHECK(Gate::classify(400) == Gate::Answer::accepted);
+  CHECK(Gate::classify(408) == Gate::Answer::unknown);
+  CHECK(Gate::classify(429) == Gate::Answer::unknown);
+  CHECK(Gate::classify(500) == Gate::Answer::unknown);
+  CHECK(Gate::classify(503) == Gate::Answer::unknown);
+  CHECK(Gate::classify(0) == Gate::Answer::unknown);
+}
+
 TEST_CASE("secrets are redacted from messages", "[api]") {
   CHECK(detail::redact("a pw123 b pw123", {"pw123", ""}) == "a <redacted> b <redacted>");
   CHECK(detail::redact("nothing", {"", "x-y"}) == "nothing");
@@ -492,17 +574,149 @@ TEST_CASE("401 and 403 are never retried and leak no secret", "[api]") {
   ScriptedServer server;
   auto config = config_for(server.base_url());
   config.password = "s3cret-Pa55";
-  Client client(config, nullptr, limiter_for(config));
   for (int status : {401, 403}) {
+    Client client(config, nullptr, limiter_for(config));  // each its own account state
     server.push({status, R"({"error":"Unauthorized"})", {}, 0ms});
     auto r = client.get_user_features(1);
     CHECK(r.error_kind == ErrorKind::auth);
     CHECK(r.http_status == status);
-    CHECK(r.error.find("s3cret") == std::string::npos);
-    CHECK(r.error.find(config.application_id) == std::string::npos);
-    CHECK(r.error.find("Basic") == std::string::npos);
+    CHECK_FALSE(r.not_sent);
+    for (const auto& text : {r.error, client.get_user_features(1).error}) {
+      CHECK(text.find("s3cret") == std::string::npos);
+      CHECK(text.find(config.application_id) == std::string::npos);
+      CHECK(text.find("Basic") == std::string::npos);
+    }
   }
   CHECK(server.requests().size() == 2);
+}
+
+TEST_CASE("a 401 holds back every request of the account but one probe per step", "[api][auth]") {
+  ScriptedServer server;
+  auto registry = std::make_shared<prometheus::Registry>();
+  auto metrics = std::make_shared<ApiMetrics>(*registry);
+  auto config = config_for(server.base_url());
+  config.password = "s3cret-Pa55";
+  config.auth_failure_backoff = 1s;  // steps of 0.5-1 s, then 1-2 s
+  config.auth_failure_backoff_max = 2s;
+  Client client(config, metrics, limiter_for(config));
+  const auto gauge = [&](const std::string& name) {
+    for (const auto& f : registry->Collect()) {
+      if (f.name == name && f.metric.size() == 1) return f.metric[0].gauge.value;
+    }
+    return -1.0;
+  };
+  CHECK(gauge("vpbx_api_auth_failed") == 0);  // pre-created
+  CHECK(gauge("vpbx_api_auth_backoff_seconds") == 0);
+  vpbx::test::StderrCapture capture;
+
+  server.push({401, "{}", {}, 0ms});
+  const auto first = client.get_server_info();
+  CHECK(first.error_kind == ErrorKind::auth);
+  CHECK(first.http_status == 401);
+  CHECK_FALSE(first.not_sent);
+  CHECK(gauge("vpbx_api_auth_failed") == 1);
+  CHECK(gauge("vpbx_api_auth_backoff_seconds") >= 0.5);
+  CHECK(gauge("vpbx_api_auth_backoff_seconds") <= 1);
+
+  // Every route, every method, from several threads: answered locally, nothing sent or counted.
+  std::vector<std::thread> threads;
+  std::atomic<int> held{0};
+  for (int t = 0; t < 4; ++t) {
+    threads.emplace_back([&] {
+      const auto a = client.get_presence(1);
+      const auto b = client.put_feature({});
+      const auto c = client.delete_subscription("x");
+      for (bool not_sent : {a.not_sent, b.not_sent, c.not_sent}) held += not_sent ? 1 : 0;
+      CHECK(a.error_kind == ErrorKind::auth);
+      CHECK(a.http_status == 0);
+      CHECK(a.error.find("not sent") == 0);
+    });
+  }
+  for (auto& t : threads) t.join();
+  CHECK(held.load() == 12);
+  CHECK(server.requests().size() == 1);
+  CHECK(sample(*registry, "vpbx_api_requests_total", {}) == 1);
+
+  // Once the step is over, one probe goes out; a 503 is not retried (max_retries is 3) and the
+  // account stays held back.
+  server.push({503, "{}", {}, 0ms});
+  const auto deadline = Clock::now() + 20s;
+  Result<ServerInfo> probe;
+  while (Clock::now() < deadline) {
+    probe = client.get_server_info();
+    if (!probe.not_sent) break;
+    std::this_thread::sleep_for(20ms);
+  }
+  CHECK(probe.http_status == 503);
+  CHECK(server.requests().size() == 2);
+  CHECK(client.get_server_info().not_sent);
+  CHECK(gauge("vpbx_api_auth_failed") == 1);
+
+  // The credentials are accepted again (the script's default is a 200): the next probe clears
+  // the backoff at once.
+  Result<ServerInfo> ok;
+  while (Clock::now() < deadline) {
+    ok = client.get_server_info();
+    if (!ok.not_sent) break;
+    std::this_thread::sleep_for(20ms);
+  }
+  REQUIRE(ok.ok());
+  CHECK(server.requests().size() == 3);
+  for (int i = 0; i < 5; ++i) CHECK(client.get_server_info().ok());
+  CHECK(server.requests().size() == 8);
+  CHECK(gauge("vpbx_api_auth_failed") == 0);
+  CHECK(gauge("vpbx_api_auth_backoff_seconds") == 0);
+
+  const std::string log = capture.finish();
+  CHECK(vpbx::test::count_occurrences(log, "VPBX API refused the credentials") == 1);
+  CHECK(vpbx::test::count_occurrences(log, "VPBX API accepts the credentials again") == 1);
+  CHECK(log.find("s3cret-Pa55") == std::string::npos);
+  CHECK(log.find(config.application_id) == std::string::npos);
+}
+
+TEST_CASE("before the first answer, one request goes and the others wait for what it learns",
+          "[api][auth]") {
+  ScriptedServer server;
+  auto config = config_for(server.base_url());
+  Client client(config, nullptr, limiter_for(config));
+  server.push({401, "{}", {}, 300ms});
+  std::vector<std::future<Result<ServerInfo>>> calls;
+  for (int i = 0; i < 4; ++i) {
+    calls.push_back(std::async(std::launch::async, [&] { return client.get_server_info(); }));
+  }
+  int answered = 0;
+  int held = 0;
+  for (auto& call : calls) {
+    const auto r = call.get();
+    CHECK(r.error_kind == ErrorKind::auth);
+    answered += r.http_status == 401 ? 1 : 0;
+    held += r.not_sent ? 1 : 0;
+  }
+  CHECK(answered == 1);
+  CHECK(held == 3);
+  CHECK(server.requests().size() == 1);
+
+  // A success first: everything goes, concurrently.
+  Client good(config, nullptr, limiter_for(config));
+  server.push({200, "{}", {}, 200ms});
+  std::vector<std::future<Result<ServerInfo>>> oks;
+  for (int i = 0; i < 4; ++i) {
+    oks.push_back(std::async(std::launch::async, [&] { return good.get_server_info(); }));
+  }
+  for (auto& call : oks) CHECK(call.get().ok());
+  CHECK(server.requests().size() == 5);
+
+  // Waiting for a first answer is cancellable.
+  Client slow(config, nullptr, limiter_for(config));
+  server.push({200, "{}", {}, 3s});
+  auto first = std::async(std::launch::async, [&] { return slow.get_server_info(); });
+  while (server.requests().size() < 6) std::this_thread::sleep_for(10ms);
+  auto waiting = std::async(std::launch::async, [&] { return slow.get_server_info(); });
+  REQUIRE(waiting.wait_for(100ms) == std::future_status::timeout);
+  slow.cancel();
+  CHECK(waiting.get().error == "cancelled");
+  CHECK(first.get().error == "cancelled");
+  CHECK(server.requests().size() == 6);
 }
 
 TEST_CASE("transport errors are retried for GETs and reported without secrets", "[api]") {
@@ -714,6 +928,13 @@ TEST_CASE("simulator: a wrong password is an auth error, sent once", "[api][sim]
   auto r = client.get_server_info();
   CHECK(r.error_kind == ErrorKind::auth);
   CHECK(r.http_status == 401);
+  CHECK(f.sim.stats().api_requests == before + 1);
+  // The account is backed off (10 s at first): the next calls are not sent.
+  for (int i = 0; i < 10; ++i) {
+    const auto again = client.get_user_features(f.sim.truth().front().user_id);
+    CHECK(again.error_kind == ErrorKind::auth);
+    CHECK(again.not_sent);
+  }
   CHECK(f.sim.stats().api_requests == before + 1);
 
   config = f.config();

@@ -1,5 +1,6 @@
 // The polling collectors against the simulator over real HTTP: totals equal the simulator's
-// truth, paging, change visibility, the rate limit with 1,000 users, sweep overruns.
+// truth, paging, change visibility, the rate limit with 1,000 users, sweep overruns, and the
+// account-wide backoff after a refused password.
 #include <prometheus/registry.h>
 #include <prometheus/text_serializer.h>
 
@@ -10,12 +11,15 @@
 #include "exporter/api/rate_limiter.h"
 #include "exporter/collectors/call_logs_collector.h"
 #include "exporter/collectors/features_collector.h"
+#include "exporter/collectors/poller.h"
 #include "exporter/collectors/presence_collector.h"
+#include "exporter/collectors/system_collector.h"
 #include "exporter/config/config.h"
 #include "exporter/state/store.h"
 #include "exporter/subscriptions/push_health.h"
 #include "simulator/simulator.h"
 #include "tests/support/exposition.h"
+#include "tests/support/log_capture.h"
 
 using namespace std::chrono_literals;
 using vpbx::test::find_samples;
@@ -43,11 +47,16 @@ struct Stack {
         "\n  password: " + vpbx::sim::Options{}.password +
         "\n  application_id: " + vpbx::sim::Options{}.application_id + "\n" + extra_yaml);
     for (const auto& row : sim_users(sim)) config.users.push_back(row);
+    rebuild_client();
+    store.configure(config);
+  }
+
+  // A new client from config.api (after a test changed it).
+  void rebuild_client() {
     client = std::make_unique<vpbx::api::Client>(
         config.api, api_metrics,
         std::make_shared<vpbx::api::RateLimiter>(config.api.max_requests_per_second,
                                                  config.api.max_concurrent_requests));
-    store.configure(config);
   }
 
   static std::vector<vpbx::config::User> sim_users(const vpbx::sim::Simulator& sim) {
@@ -333,4 +342,102 @@ TEST_CASE("polling speeds up to poll.fallback while push is unhealthy, and slows
   CHECK(polls() <= settled + 2);
   CHECK(interval() == 3600);
   presence.stop();
+}
+
+TEST_CASE("a refused password backs off every collector of the account; a fix resumes polling",
+          "[collectors][auth]") {
+  // The issue's case: 4 users, every collector on a 2 s interval, a wrong password.
+  auto options = sim_options(4);
+  auto sim = std::make_unique<vpbx::sim::Simulator>(options);
+  sim->start();
+  const int port = sim->port();
+  Stack stack(*sim, "poll: { server: 2s, presence: 2s, features: 2s, call_logs: 2s }\n");
+  stack.config.api.password = "not-the-password";
+  // Compressed: steps of 3, 6, 12 s (each jittered down to half) instead of 10 s .. 5 min.
+  stack.config.api.auth_failure_backoff = 3s;
+  stack.config.api.auth_failure_backoff_max = 12s;
+  stack.rebuild_client();
+  vpbx::collectors::SystemCollector system;
+  vpbx::collectors::Poller server_poller(
+      "system", 2s, [&] { return system.poll(*stack.client); }, stack.metrics);
+  vpbx::collectors::PresenceCollector presence(every(2s), 4, *stack.client, stack.store,
+                                               stack.metrics, stack.sweep_metrics);
+  vpbx::collectors::FeaturesCollector features(every(2s), 4, *stack.client, stack.store,
+                                               stack.metrics, stack.sweep_metrics);
+  vpbx::collectors::CallLogsCollector call_logs(stack.config, every(2s), 4, *stack.client,
+                                                stack.store, stack.metrics, stack.sweep_metrics);
+  const auto errors = [&](const char* collector) {
+    return value_or_zero(stack.self_metrics(), "vpbx_collector_errors_total",
+                         {{"collector", collector}});
+  };
+  const auto system_metrics = [&] {
+    return prometheus::TextSerializer().Serialize(system.Collect());
+  };
+  vpbx::test::StderrCapture capture;
+  sim->reset_stats();
+  server_poller.start();
+  presence.start();
+  features.start();
+  call_logs.start();
+
+  // Every collector tries three rounds (at 0, 2 and 4 s): 3 server calls and 3 x 4 per sweep.
+  REQUIRE(eventually(
+      [&] {
+        return errors("system") >= 3 && errors("presence") >= 12 && errors("features") >= 12 &&
+               errors("call_logs") >= 12;
+      },
+      30s));
+  const auto refused = sim->stats().api_requests;
+  UNSCOPED_INFO("requests the simulator received while 39 polls failed: " << refused);
+  // One request at first contact, then one probe per backoff step (1.5-3 s later, then 3-6 s,
+  // then 6-12 s: the third probe cannot come before 10.5 s): not one per poll (39 without it).
+  CHECK(refused >= 1);
+  CHECK(refused <= 3);
+  CHECK(sim->stats().requests_by_route["GET v1/users/{userId}/presence"] <= 3);
+  // Shown: down, for the reason "auth", and the account's backoff.
+  const auto shown = system_metrics();
+  CHECK(sample_value(shown, "vpbx_up") == 0);
+  CHECK(sample_value(shown, "vpbx_up_reason", {{"reason", "auth"}}) == 1);
+  CHECK(sample_value(shown, "vpbx_up_reason", {{"reason", "none"}}) == 0);
+  CHECK(find_samples(shown, "vpbx_up_reason").size() == vpbx::collectors::kUpReasons.size());
+  CHECK(sample_value(stack.self_metrics(), "vpbx_api_auth_failed") == 1);
+  const double step = sample_value(stack.self_metrics(), "vpbx_api_auth_backoff_seconds").value();
+  CHECK(step >= 1);
+  CHECK(step <= 12);
+
+  // The platform accepts the password now (the same API, restarted with it).
+  sim->stop();
+  sim.reset();
+  options.listen_address = "127.0.0.1:" + std::to_string(port);
+  options.password = "not-the-password";
+  sim = std::make_unique<vpbx::sim::Simulator>(options);
+  sim->start();
+  // Within one backoff step (at most 12 s) a probe succeeds, and every collector polls again.
+  REQUIRE(eventually(
+      [&] {
+        return system.status().up &&
+               sim->stats().requests_by_route["GET v1/users/{userId}/presence"] >= 4 &&
+               sim->stats().requests_by_route["GET v1/users/{userId}/feat"] >= 4;
+      },
+      30s));
+  const auto recovered = system_metrics();
+  CHECK(sample_value(recovered, "vpbx_up") == 1);
+  CHECK(sample_value(recovered, "vpbx_up_reason", {{"reason", "none"}}) == 1);
+  CHECK(sample_value(recovered, "vpbx_up_reason", {{"reason", "auth"}}) == 0);
+  CHECK(sample_value(stack.self_metrics(), "vpbx_api_auth_failed") == 0);
+  CHECK(sample_value(stack.self_metrics(), "vpbx_api_auth_backoff_seconds") == 0);
+
+  server_poller.stop();
+  presence.stop();
+  features.stop();
+  call_logs.stop();
+  // Logged once when refused, once when accepted again; the held-back polls are not logged.
+  const std::string log = capture.finish();
+  CHECK(vpbx::test::count_occurrences(log, "VPBX API refused the credentials") == 1);
+  CHECK(vpbx::test::count_occurrences(log, "VPBX API accepts the credentials again") == 1);
+  // Once for the refusal; a second time only if a probe met the restart's gap (unreachable).
+  CHECK(vpbx::test::count_occurrences(log, "platform API down") >= 1);
+  CHECK(vpbx::test::count_occurrences(log, "platform API down") <= 2);
+  CHECK(log.find("not-the-password") == std::string::npos);
+  CHECK(log.find(options.application_id) == std::string::npos);
 }

@@ -227,6 +227,80 @@ std::string redact(std::string text, std::initializer_list<std::string_view> sec
   return text;
 }
 
+AuthGate::AuthGate(std::chrono::milliseconds base, std::chrono::milliseconds cap)
+    : base_(base), cap_(std::max(cap, std::chrono::milliseconds(1))) {
+  base_ = std::clamp(base_, std::chrono::milliseconds(1), cap_);  // a cap below 10 s wins
+}
+
+AuthGate::Admit AuthGate::admit(Clock::time_point now) {
+  switch (state_) {
+    case State::accepted:
+      return Admit::send;
+    case State::untested:
+      if (probe_out_) return Admit::wait;
+      probe_out_ = true;
+      return Admit::probe;
+    case State::refused:
+      if (probe_out_ || now < next_probe_) return Admit::refuse;
+      probe_out_ = true;
+      return Admit::probe;
+  }
+  return Admit::send;
+}
+
+AuthGate::Change AuthGate::report(Answer answer, bool probe, Clock::time_point now,
+                                  double random01) {
+  if (probe) probe_out_ = false;
+  switch (answer) {
+    case Answer::accepted: {
+      const bool was_refused = state_ == State::refused;
+      state_ = State::accepted;
+      failures_ = 0;
+      step_ = std::chrono::milliseconds(0);
+      return was_refused ? Change::recovered : Change::none;
+    }
+    case Answer::refused:
+      if (state_ != State::refused) {
+        state_ = State::refused;
+        failures_ = 1;
+      } else if (probe) {
+        ++failures_;
+      } else {
+        return Change::none;  // sent before the backoff began: the step stays
+      }
+      step_ = backoff_delay(failures_ - 1, base_, cap_, random01);
+      next_probe_ = now + step_;
+      return failures_ == 1 ? Change::refused : Change::refused_again;
+    case Answer::unknown:
+      // Nothing learnt about the credentials. Before any answer, the waiting requests go
+      // (serialising them behind an unreachable platform would help nobody); in backoff, the
+      // next probe waits for another step of the same length.
+      if (state_ == State::untested && probe) state_ = State::accepted;
+      if (state_ == State::refused && probe) next_probe_ = now + step_;
+      return Change::none;
+  }
+  return Change::none;
+}
+
+void AuthGate::abandon_probe() {
+  probe_out_ = false;
+}
+
+std::chrono::milliseconds AuthGate::retry_in(Clock::time_point now) const {
+  if (state_ != State::refused || now >= next_probe_) return std::chrono::milliseconds(0);
+  return std::chrono::duration_cast<std::chrono::milliseconds>(next_probe_ - now);
+}
+
+AuthGate::Answer AuthGate::classify(long http_status) {
+  if (http_status == 401 || http_status == 403) return Answer::refused;
+  if (http_status >= 200 && http_status < 300) return Answer::accepted;
+  // Other client errors come from the application, which let the request in.
+  if (http_status >= 400 && http_status < 500 && http_status != 408 && http_status != 429) {
+    return Answer::accepted;
+  }
+  return Answer::unknown;
+}
+
 }  // namespace detail
 
 // ---------------------------------------------------------------------------------------------
@@ -239,7 +313,20 @@ ApiMetrics::ApiMetrics(prometheus::Registry& registry)
       duration(prometheus::BuildHistogram()
                    .Name("vpbx_api_request_duration_seconds")
                    .Help("Duration of the VPBX OpenAPI requests by route template, in seconds.")
-                   .Register(registry)) {}
+                   .Register(registry)),
+      auth_failed(prometheus::BuildGauge()
+                      .Name("vpbx_api_auth_failed")
+                      .Help("1 while the API refuses the credentials (401/403) and every request "
+                            "of the account is held back; 0 otherwise.")
+                      .Register(registry)
+                      .Add({})),
+      auth_backoff(prometheus::BuildGauge()
+                       .Name("vpbx_api_auth_backoff_seconds")
+                       .Help("While the credentials are refused, the current wait between two "
+                             "probe requests (it doubles up to api.auth_failure_backoff_max); 0 "
+                             "otherwise.")
+                       .Register(registry)
+                       .Add({})) {}
 
 namespace {
 
@@ -263,7 +350,12 @@ struct Outcome {
   long status = 0;
   std::string body;
   std::string error;
+  bool not_sent = false;  // answered locally: the account is in auth backoff
 };
+
+std::string seconds_text(std::chrono::milliseconds d) {
+  return std::to_string((d.count() + 999) / 1000) + "s";
+}
 
 }  // namespace
 
@@ -281,13 +373,25 @@ struct Client::Impl {
   std::mutex pool_mutex;
   std::vector<CURL*> idle;  // long-lived handles: each keeps its connection (and TLS) alive
 
-  log::ErrorLatch auth_latch;
+  // The account's standing (AuthGate); auth_cv wakes requests waiting for a first answer.
+  std::mutex auth_mutex;
+  std::condition_variable auth_cv;
+  detail::AuthGate auth;
+
   std::mutex latches_mutex;
   std::map<std::string, std::unique_ptr<log::ErrorLatch>, std::less<>> latches;
 
   Impl(const config::ApiConfig& c, std::shared_ptr<ApiMetrics> m, std::shared_ptr<RateLimiter> l)
-      : config(c), metrics(std::move(m)), limiter(std::move(l)) {
+      : config(c),
+        metrics(std::move(m)),
+        limiter(std::move(l)),
+        auth(config.auth_failure_backoff, config.auth_failure_backoff_max) {
     init_curl_once();
+    if (metrics) {
+      // A new client (start, reload) has not been refused yet.
+      metrics->auth_failed.Set(0);
+      metrics->auth_backoff.Set(0);
+    }
     headers = curl_slist_append(headers, ("X-C5-Application: " + config.application_id).c_str());
     headers = curl_slist_append(headers, "Content-Type: application/json");
     headers = curl_slist_append(headers, "Accept: application/json");
@@ -413,15 +517,7 @@ struct Client::Impl {
   }
 
   void log_failure(const std::string& endpoint, Method method, const Outcome& o) {
-    if (o.kind == ErrorKind::auth) {
-      if (auth_latch.fail(std::to_string(o.status))) {
-        log::error("VPBX API refused the credentials", {{"endpoint", endpoint},
-                                                        {"method", method_name(method)},
-                                                        {"code", o.status},
-                                                        {"hint", kAuthHint}});
-      }
-      return;
-    }
+    if (o.kind == ErrorKind::auth) return;  // report_auth() logs the account's state changes
     // The state is the kind of failure, not its exact text: 500 then 503 is one outage.
     std::string state;
     switch (o.kind) {
@@ -447,21 +543,123 @@ struct Client::Impl {
   }
 
   void log_success(const std::string& endpoint) {
-    if (auth_latch.recover()) log::info("VPBX API accepts the credentials again");
     if (latch_for(endpoint).recover()) {
       log::info("VPBX API request recovered", {{"endpoint", endpoint}});
     }
   }
 
-  // Runs one call with the limiter, retries and metrics. `endpoint` is the route template.
+  // An attempt admitted as the gate's probe must tell it what it learnt, or give the turn back.
+  struct Probe {
+    Impl* impl = nullptr;
+    ~Probe() {
+      if (!impl) return;
+      {
+        std::lock_guard lock(impl->auth_mutex);
+        impl->auth.abandon_probe();
+      }
+      impl->auth_cv.notify_all();
+    }
+  };
+
+  static Outcome held_outcome(std::chrono::milliseconds retry_in) {
+    Outcome o{ErrorKind::auth, 0, {}, {}, true};
+    o.error = "not sent: the API refused the credentials; ";
+    o.error += retry_in.count() > 0 ? "next try in " + seconds_text(retry_in) : "a probe is out";
+    return o;
+  }
+
+  // Whether an attempt may go. nullopt: yes (`probe` says if as the gate's probe); else the
+  // local answer.
+  std::optional<Outcome> pass_auth_gate(Probe& probe) {
+    std::unique_lock lock(auth_mutex);
+    for (;;) {
+      if (cancelled.load()) return cancelled_outcome();
+      const auto now = Clock::now();
+      switch (auth.admit(now)) {
+        case detail::AuthGate::Admit::send:
+          return std::nullopt;
+        case detail::AuthGate::Admit::probe:
+          probe.impl = this;
+          return std::nullopt;
+        case detail::AuthGate::Admit::refuse:
+          return held_outcome(auth.retry_in(now));
+        case detail::AuthGate::Admit::wait:
+          auth_cv.wait(lock);
+          break;
+      }
+    }
+  }
+
+  // A request admitted before the backoff began, held by the limiter since: not sent either.
+  std::optional<Outcome> refused_meanwhile(const Probe& probe) {
+    if (probe.impl) return std::nullopt;
+    std::lock_guard lock(auth_mutex);
+    if (auth.state() != detail::AuthGate::State::refused) return std::nullopt;
+    return held_outcome(auth.retry_in(Clock::now()));
+  }
+
+  // Tells the gate what an answered attempt says about the credentials; logs and shows changes.
+  void report_auth(const std::string& endpoint, Method method, const Attempt& a, Probe& probe) {
+    const auto answer = a.code == CURLE_OK ? detail::AuthGate::classify(a.status)
+                                           : detail::AuthGate::Answer::unknown;
+    detail::AuthGate::Change change;
+    int failures = 0;
+    std::chrono::milliseconds step{0};
+    {
+      std::lock_guard lock(auth_mutex);
+      change = auth.report(answer, probe.impl != nullptr, Clock::now(), random01());
+      failures = auth.failures();
+      step = auth.step();
+      if (metrics && change != detail::AuthGate::Change::none) {  // in order, under the lock
+        metrics->auth_failed.Set(change == detail::AuthGate::Change::recovered ? 0 : 1);
+        metrics->auth_backoff.Set(std::chrono::duration<double>(step).count());
+      }
+    }
+    probe.impl = nullptr;
+    auth_cv.notify_all();
+    switch (change) {
+      case detail::AuthGate::Change::none:
+        return;
+      case detail::AuthGate::Change::refused:
+        log::error(
+            "VPBX API refused the credentials; every request of the account is held back, "
+            "but one probe per backoff step",
+            {{"endpoint", endpoint},
+             {"method", method_name(method)},
+             {"code", a.status},
+             {"retry_in", seconds_text(step)},
+             {"hint", kAuthHint}});
+        break;
+      case detail::AuthGate::Change::refused_again:
+        log::debug("VPBX API still refuses the credentials", {{"endpoint", endpoint},
+                                                              {"code", a.status},
+                                                              {"failures", failures},
+                                                              {"retry_in", seconds_text(step)}});
+        break;
+      case detail::AuthGate::Change::recovered:
+        log::info("VPBX API accepts the credentials again; requests resume",
+                  {{"endpoint", endpoint}, {"code", a.status}});
+        break;
+    }
+  }
+
+  // Runs one call with the auth gate, limiter, retries and metrics. `endpoint` is the route
+  // template.
   Outcome execute(Method method, const std::string& endpoint, const std::string& url,
                   const std::string& body) {
     Outcome out;
     const int max_retries = std::max(0, config.max_retries);
     for (int attempt = 0;; ++attempt) {
       if (cancelled.load()) return cancelled_outcome();
+      Probe probe;
+      if (auto held = pass_auth_gate(probe)) {
+        // A retry the backoff holds back: the call ends with what its last attempt got.
+        if (held->not_sent && attempt > 0) return out;
+        return *held;
+      }
       auto permit = limiter->acquire(&cancelled);
       if (!permit) return cancelled_outcome();
+      if (auto held = refused_meanwhile(probe)) return attempt > 0 ? out : *held;
       CURL* h = take_handle();
       if (!h) return {ErrorKind::transport, 0, {}, "transport: cannot create a curl handle"};
       const auto started = Clock::now();
@@ -470,6 +668,9 @@ struct Client::Impl {
       give_handle(h);
       permit.release();
       count(endpoint, a, seconds);
+      if (!(a.code == CURLE_ABORTED_BY_CALLBACK && cancelled.load())) {
+        report_auth(endpoint, method, a, probe);
+      }
 
       if (a.code == CURLE_OK && a.status >= 200 && a.status < 300) {
         out = {ErrorKind::none, a.status, std::move(a.transfer.body), {}};
@@ -534,7 +735,7 @@ struct Client::Impl {
     }
   }
 
-  static Outcome cancelled_outcome() { return {ErrorKind::transport, 0, {}, "cancelled"}; }
+  static Outcome cancelled_outcome() { return {ErrorKind::transport, 0, {}, "cancelled", false}; }
 
   // execute() + parse, with the state-change logging.
   template <typename T, typename Parse>
@@ -546,7 +747,8 @@ struct Client::Impl {
     if (o.kind != ErrorKind::none) {
       result.error_kind = o.kind;
       result.error = o.error;
-      if (o.error != "cancelled") log_failure(endpoint, method, o);
+      result.not_sent = o.not_sent;
+      if (o.error != "cancelled" && !o.not_sent) log_failure(endpoint, method, o);
       return result;
     }
     std::string why;
@@ -681,7 +883,10 @@ Result<bool> Client::delete_subscription(const std::string& id) {
   } else {
     result.error_kind = o.kind;
     result.error = o.error;
-    if (o.error != "cancelled") impl_->log_failure(kRouteSubscription, Method::del, o);
+    result.not_sent = o.not_sent;
+    if (o.error != "cancelled" && !o.not_sent) {
+      impl_->log_failure(kRouteSubscription, Method::del, o);
+    }
   }
   return result;
 }
@@ -690,6 +895,8 @@ void Client::cancel() {
   impl_->cancelled.store(true);
   { std::lock_guard lock(impl_->sleep_mutex); }
   impl_->sleep_cv.notify_all();
+  { std::lock_guard lock(impl_->auth_mutex); }
+  impl_->auth_cv.notify_all();
   impl_->limiter->wake();
 }
 

@@ -2,9 +2,16 @@
 // The VPBX OpenAPI client: libcurl with reused connections, one process-wide limiter
 // (api.max_requests_per_second and api.max_concurrent_requests), retries of GETs with jittered
 // exponential backoff on 5xx / timeouts / 429 (Retry-After honoured), never on 401/403.
+// A 401/403 is not transient: it puts the whole account (this client, so every collector and the
+// subscription manager) in an auth backoff. Until an answer shows the credentials are accepted
+// again, requests are answered locally (ErrorKind::auth, not_sent) but one probe per step, the
+// step doubling from api.auth_failure_backoff up to api.auth_failure_backoff_max, jittered. Before
+// the first answer, one request goes out and the others wait for it. Logged once when refused and
+// once when accepted again; shown in vpbx_api_auth_failed and vpbx_api_auth_backoff_seconds.
 // Every call is counted in vpbx_api_requests_total{endpoint,code} and timed in
 // vpbx_api_request_duration_seconds{endpoint}; `endpoint` is the route template, never an id.
 
+#include <prometheus/gauge.h>
 #include <prometheus/registry.h>
 
 #include <cstdint>
@@ -25,6 +32,8 @@ struct Result {
   ErrorKind error_kind = ErrorKind::none;
   long http_status = 0;  // 0 when no answer
   std::string error;     // short, never contains a secret
+  // Answered locally, nothing sent: the account is in auth backoff (error_kind is auth).
+  bool not_sent = false;
   bool ok() const { return value.has_value(); }
 };
 
@@ -40,6 +49,8 @@ struct ApiMetrics {
   explicit ApiMetrics(prometheus::Registry& registry);
   prometheus::Family<prometheus::Counter>& requests;
   prometheus::Family<prometheus::Histogram>& duration;
+  prometheus::Gauge& auth_failed;   // vpbx_api_auth_failed
+  prometheus::Gauge& auth_backoff;  // vpbx_api_auth_backoff_seconds
 };
 
 class RateLimiter;

@@ -12,6 +12,7 @@ bool SystemCollector::poll(api::Client& client) {
     std::lock_guard lock(mutex_);
     status_.polled = true;
     status_.up = result.ok();
+    status_.reason = up_reason(result);
     if (result.ok()) {
       status_.server = *result.value;
       status_.last_error.clear();
@@ -23,7 +24,10 @@ bool SystemCollector::poll(api::Client& client) {
     if (failure_.recover()) {
       log::info("platform API reachable again", {{"build_version", result.value->build_version}});
     }
-  } else if (failure_.fail(result.error)) {
+  } else if (!result.not_sent && failure_.fail(up_reason(result))) {
+    // Once per kind of failure. A call the auth backoff held back says nothing new about the
+    // platform (the client logged the refusal once): between two probes that met another
+    // failure, it must not make the log alternate.
     log::warn(
         "platform API down",
         {{"endpoint", "v1/system/server"}, {"code", result.http_status}, {"err", result.error}});
@@ -42,7 +46,15 @@ std::vector<prometheus::MetricFamily> SystemCollector::Collect() const {
       make_family("vpbx_up", "1 if the last call to the platform's v1/system/server succeeded.",
                   prometheus::MetricType::Gauge);
   add_gauge(up, {}, status.up ? 1 : 0);
-  std::vector<prometheus::MetricFamily> families{std::move(up)};
+  auto reason = make_family("vpbx_up_reason",
+                            "Why vpbx_up is what it is: 1 for the last v1/system/server call's "
+                            "outcome (none when up; auth while the credentials are refused), 0 for "
+                            "the others; all 0 before the first call.",
+                            prometheus::MetricType::Gauge);
+  for (const auto value : kUpReasons) {
+    add_gauge(reason, {{"reason", std::string(value)}}, status.reason == value ? 1 : 0);
+  }
+  std::vector<prometheus::MetricFamily> families{std::move(up), std::move(reason)};
   if (status.server) {
     // Keeps the last known version while the platform is down, as it is still the best answer.
     auto info =
