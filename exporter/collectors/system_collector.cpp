@@ -24,10 +24,9 @@ bool SystemCollector::poll(api::Client& client) {
     if (failure_.recover()) {
       log::info("platform API reachable again", {{"build_version", result.value->build_version}});
     }
-  } else if (!result.not_sent && failure_.fail(up_reason(result))) {
-    // Once per kind of failure. A call the auth backoff held back says nothing new about the
-    // platform (the client logged the refusal once): between two probes that met another
-    // failure, it must not make the log alternate.
+  } else if ((!result.not_sent || !failure_.failing()) && failure_.fail(up_reason(result))) {
+    // Once per kind of failure. A call the auth backoff held back says nothing new once down:
+    // between two probes that met another failure, it must not make the log alternate.
     log::warn(
         "platform API down",
         {{"endpoint", "v1/system/server"}, {"code", result.http_status}, {"err", result.error}});
