@@ -168,6 +168,7 @@ TEST_CASE("the example config names every key the loader knows", "[config]") {
                           "max_requests_per_second:",
                           "max_concurrent_requests:",
                           "max_retries:",
+                          "auth_failure_backoff_max:",
                           "ca_file:",
                           "insecure_skip_verify:",
                           "paths:",
