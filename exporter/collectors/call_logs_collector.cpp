@@ -61,12 +61,14 @@ std::string CallLogsCollector::poll(const std::string& scope) {
   auto cursor = store_.call_log_cursor(scope);
   if (!cursor) {
     const std::int64_t start = now_ms() - backfill_ms_;
-    cursor = state::CallLogCursor{start, start};
-    store_.set_call_log_cursor(scope, *cursor);
+    store_.set_call_log_cursor(scope, state::CallLogCursor{start, start});
+    // Read back: the store may hold the new scope's start later (after a restore that lost ids).
+    cursor = store_.call_log_cursor(scope).value_or(state::CallLogCursor{start, start});
   }
   api::CallLogQuery query;
   query.from_epoch_ms = cursor->newest_ms - overlap_ms_;
-  query.to_epoch_ms = now_ms() + kClockSkewMs;
+  // Never before the window's start, even when the wall clock has been set back past it.
+  query.to_epoch_ms = std::max(now_ms(), cursor->newest_ms) + kClockSkewMs;
   query.limit = page_size_;
   std::int64_t newest = cursor->newest_ms;
   for (int page = 0; page < kMaxPages; ++page) {
@@ -74,7 +76,10 @@ std::string CallLogsCollector::poll(const std::string& scope) {
                                          : client_.get_user_call_logs(user_id, query);
     if (!result.ok()) return error_of(result);
     for (const auto& call_log : *result.value) {
-      if (enterprise_scope) store_.learn_user(enterprise, call_log.user_id, "");
+      // An invalid call log teaches no user (count_call_log counts it invalid).
+      if (enterprise_scope && api::call_log_problem(call_log) == nullptr) {
+        store_.learn_user(enterprise, call_log.user_id, "");
+      }
       // callStart and duration are whole seconds: one second of slack keeps a call that ended
       // just as the scope was first polled on the counted side.
       const std::int64_t ended_ms = call_log.call_start_epoch_ms + call_log.duration * 1000;
