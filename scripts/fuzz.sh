@@ -16,14 +16,14 @@ duration=${1:-60}
 build=build-fuzz
 jobs=${FUZZ_JOBS:-2}
 all_targets="push_body api_responses state_file journal config users_csv web_config duration
-network forwarded_for"
+network forwarded_for http_request"
 targets=${FUZZ_TARGETS:-$all_targets}
 
 # Longest input per target: a little above the largest real one, so that time goes to structure.
 max_len() {
   case $1 in
     push_body | api_responses | state_file) echo 16384 ;;
-    config | journal) echo 8192 ;;
+    config | journal | http_request) echo 8192 ;;
     users_csv | web_config) echo 4096 ;;
     forwarded_for) echo 512 ;;
     duration | network) echo 64 ;;
@@ -34,6 +34,7 @@ dict() {
   case $1 in
     push_body | api_responses | state_file) echo fuzz/json.dict ;;
     config | web_config) echo fuzz/config.dict ;;
+    http_request) echo fuzz/http.dict ;;
   esac
 }
 
