@@ -602,6 +602,18 @@ TEST_CASE("invalid UTF-8 anywhere refuses the whole text, API responses and push
     CHECK_FALSE(parse_presence(R"({"presence":{"status":")" + bad + "\"}}"));
   }
   CHECK_FALSE(parse_push_body(call_log_push("7", quoted("\\ud800"))));  // a lone surrogate
+  // A lone low one, which RapidJSON decodes to bytes that are not UTF-8, a high one followed by
+  // anything but a low one, and a low one first: refused like the bytes they stand for.
+  for (const std::string bad :
+       {"\\udc00", "a\\uDFFFb", "\\ud800\\u0041", "\\udbff\\ud800", "\\udc00\\ud800"}) {
+    INFO(bad);
+    std::string error;
+    CHECK_FALSE(parse_push_body(call_log_push("7", quoted(bad)), &error));
+    CHECK(error == "invalid JSON: invalid UTF-8");
+    CHECK_FALSE(parse_features(R"({"features":[{"featName":")" + bad + "\"}]})"));
+  }
+  CHECK(parse_push_body(call_log_push("7", quoted("\\ud83d\\ude00"))));  // a pair: U+1F600
+  CHECK(parse_push_body(call_log_push("7", quoted("\\\\udc00"))));       // a backslash, then text
   CHECK(parse_push_body(call_log_push("7", quoted("\\u00e9\xf0\x9f\x98\x80"))));
 }
 

@@ -16,6 +16,7 @@
 #include <map>
 #include <thread>
 
+#include "exporter/api/models.h"
 #include "exporter/state/persistence.h"
 #include "exporter/state/records.h"
 #include "exporter/state/store.h"
@@ -139,6 +140,40 @@ TEST_CASE("a torn or damaged batch is dropped whole at replay", "[persistence]")
   batches = vpbx::state::decode_journal("B\nC\tx\t1\t1\t1\t1\t1\n" + whole, &dropped);
   CHECK(batches.size() == 1);
   CHECK(dropped == 1);
+}
+
+TEST_CASE("a journal call the state file could not hold is a damaged record", "[persistence]") {
+  // A duration of -1 s would leave a negative sum, which the state file written next refuses.
+  const std::string bad = "B\nC\tc1\t168382\t1\t1\t-1\t1\nE\n";
+  const auto contents = vpbx::state::read_journal(bad);
+  REQUIRE(contents.fault);
+  CHECK(contents.fault->line == 2);
+  CHECK(contents.fault->reason.find("duration") != std::string::npos);
+  CHECK(contents.damaged == 1);
+  REQUIRE(contents.batches.size() == 1);
+  CHECK(contents.batches.front().calls.empty());
+  std::size_t dropped = 0;
+  CHECK(vpbx::state::decode_journal(bad, &dropped).empty());
+  CHECK(dropped == 1);
+  // The network's bound: a week is a call, a second more is not.
+  const auto week = std::to_string(vpbx::api::kMaxCallDurationSeconds);
+  CHECK_FALSE(vpbx::state::read_journal("B\nC\tc1\t1\t1\t1\t" + week + "\t1\nE\n").fault);
+  const auto longer = std::to_string(vpbx::api::kMaxCallDurationSeconds + 1);
+  CHECK(vpbx::state::read_journal("B\nC\tc1\t1\t1\t1\t" + longer + "\t1\nE\n").fault);
+}
+
+TEST_CASE("a state file nested too deeply is set aside as corrupt", "[persistence][faults]") {
+  const std::string dir = vpbx::test::make_temp_dir();
+  const std::string file = dir + "/state.json";
+  vpbx::test::write_file(file, R"({"version":1,"journal_seq":1,"users":[],"histograms":[],)"
+                               R"("cursors":{},"seen_call_logs":[)" +
+                                   std::string(200000, '[') + std::string(200000, ']') + "]}");
+  Store store;
+  store.configure(rooms());
+  Persistence persistence(file, store);
+  CHECK_FALSE(persistence.load());
+  CHECK(persistence.restore_failed());
+  CHECK(aside_files(dir).size() == 1);
 }
 
 TEST_CASE("with durability, a counted call is exposed only once committed", "[persistence]") {

@@ -64,15 +64,51 @@ const char* document_problem(const Value& root) {
   return nullptr;
 }
 
+// The four hex digits at `p` as a number, or -1.
+int hex4(const unsigned char* p) {
+  int value = 0;
+  for (int i = 0; i < 4; ++i) {
+    const unsigned char c = p[i];
+    const int digit = c >= '0' && c <= '9'   ? c - '0'
+                      : c >= 'a' && c <= 'f' ? c - 'a' + 10
+                      : c >= 'A' && c <= 'F' ? c - 'A' + 10
+                                             : -1;
+    if (digit < 0) return -1;
+    value = value * 16 + digit;
+  }
+  return value;
+}
+
 // Valid UTF-8 (RFC 3629): no overlong forms, no surrogates, nothing above U+10FFFF. Checked
 // here rather than with RapidJSON's kParseValidateEncodingFlag, which doubled a push's parse time.
+// Escapes count too: RapidJSON refuses a high surrogate escape without its low half, but decodes
+// a lone low one (\udc00) to the bytes ED B0 80, which are not UTF-8; both are refused here.
 bool is_valid_utf8(std::string_view text) {
   const auto* p = reinterpret_cast<const unsigned char*>(text.data());
   const auto* end = p + text.size();
+  const auto escape = [end](const unsigned char* at) {  // the \uXXXX at `at`, or -1
+    return end - at >= 6 && at[0] == '\\' && at[1] == 'u' ? hex4(at + 2) : -1;
+  };
   while (p < end) {
     const unsigned char c = *p;
     if (c < 0x80) {
-      ++p;
+      if (c != '\\' || end - p < 2) {
+        ++p;
+        continue;
+      }
+      // A backslash is an escape (outside a string it is no JSON at all): the escaped character
+      // is skipped, so that the second backslash of an escaped one starts no escape.
+      const int unit = escape(p);
+      if (unit >= 0xDC00 && unit <= 0xDFFF) return false;  // a low half without its high one
+      if (unit >= 0xD800 && unit <= 0xDBFF) {
+        const int low = escape(p + 6);
+        if (low < 0xDC00 || low > 0xDFFF) return false;  // a high half without its low one
+        p += 12;
+      } else if (unit >= 0) {
+        p += 6;
+      } else {
+        p += p[1] < 0x80 ? 2 : 1;  // a non-ASCII byte after it is checked as UTF-8 still
+      }
       continue;
     }
     std::size_t len = 0;
@@ -99,13 +135,9 @@ bool is_valid_utf8(std::string_view text) {
   return true;
 }
 
-// Parses the whole text; on failure says where, never echoes the input (it may be large).
-// Invalid UTF-8, duplicated keys and deep nesting fail it too.
-bool parse_document(std::string_view json, Document& doc, std::string* error) {
-  if (!is_valid_utf8(json)) {
-    set_error(error, "invalid JSON: invalid UTF-8");
-    return false;
-  }
+}  // namespace
+
+bool parse_json_document(std::string_view json, Document& doc, std::string* error) {
   doc.Parse<rapidjson::kParseIterativeFlag>(json.data(), json.size());
   if (doc.HasParseError()) {
     set_error(error, std::string("invalid JSON at offset ") + std::to_string(doc.GetErrorOffset()) +
@@ -117,6 +149,18 @@ bool parse_document(std::string_view json, Document& doc, std::string* error) {
     return false;
   }
   return true;
+}
+
+namespace {
+
+// Parses the whole text; on failure says where, never echoes the input (it may be large).
+// Invalid UTF-8, duplicated keys and deep nesting fail it too.
+bool parse_document(std::string_view json, Document& doc, std::string* error) {
+  if (!is_valid_utf8(json)) {
+    set_error(error, "invalid JSON: invalid UTF-8");
+    return false;
+  }
+  return parse_json_document(json, doc, error);
 }
 
 const Value* member(const Value& obj, const char* key) {

@@ -3,6 +3,8 @@
 // RapidJSON. Every field may be absent: absent strings are empty, absent numbers 0 / nullopt.
 // Unknown fields are ignored; unknown enum values are kept as text.
 
+#include <rapidjson/fwd.h>
+
 #include <cstddef>
 #include <cstdint>
 #include <optional>
@@ -25,9 +27,17 @@ inline constexpr std::size_t kMaxUriBytes = 1024;  // a call forward's destinati
 // keeps callStart + duration and the summed seconds far from any overflow.
 inline constexpr std::int64_t kMaxCallDurationSeconds = 7 * 24 * 3600;
 
-// Containers nested in one document: the API's bodies need 5, the webhook allows 32 (checked
-// before parsing, see webhook/detail.h).
+// Containers nested in one document: the API's bodies need 5, the state file 4, the webhook
+// allows 32 (checked before parsing, see webhook/detail.h).
 inline constexpr std::size_t kMaxJsonNesting = 64;
+
+// Parses a whole JSON text into `doc` without recursing (no input can overflow the stack), then
+// refuses an object with a key twice and nesting past kMaxJsonNesting (what reads a document
+// later, e.g. a Writer, recurses once per level). False with a short reason in *error; then
+// doc.HasParseError() tells bad syntax (at doc.GetErrorOffset()) from these. The parse_*
+// functions below use it, after checking the text is valid UTF-8; so does the state file.
+bool parse_json_document(std::string_view json, rapidjson::Document& doc,
+                         std::string* error = nullptr);
 
 // At most `max_bytes` long, without control characters (U+0000..U+001F, U+007F): a value that
 // can be a key, a label and a field of the journal's line format as it is.
@@ -151,9 +161,10 @@ const char* context_problem(const EventContext& context);
 
 // Each returns nullopt (with a short reason in *error when given) on malformed or wrongly typed
 // input: not JSON, or the expected top-level container missing / of the wrong type. Not JSON
-// includes invalid UTF-8 (strings end up in labels), an object with a key twice (which one
-// counts would be a guess; the platform never sends that) and nesting past kMaxJsonNesting: the
-// whole text is refused.
+// includes invalid UTF-8 (strings end up in labels), a \u escape of a surrogate that is not half
+// of a pair (RapidJSON would decode a lone low one to bytes that are not UTF-8), an object with a
+// key twice (which one counts would be a guess; the platform never sends that) and nesting past
+// kMaxJsonNesting: the whole text is refused.
 std::optional<ServerInfo> parse_server_info(std::string_view json, std::string* error = nullptr);
 std::optional<std::vector<Feature>> parse_features(std::string_view json,
                                                    std::string* error = nullptr);

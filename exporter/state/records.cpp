@@ -5,6 +5,8 @@
 #include <string>
 #include <string_view>
 
+#include "exporter/api/models.h"
+
 namespace vpbx::state {
 namespace {
 
@@ -56,13 +58,22 @@ std::vector<std::string_view> split(std::string_view line) {
   }
 }
 
-bool parse_record(std::string_view line, Batch& batch) {
+// Why `line` is not a record, or nullptr once it is added to `batch`. The bounds are those of the
+// state file that the store writes after a replay: a record it could not write so that the file
+// loads back is as damaged as one that does not parse. A call's duration has the network's bound
+// (api::kMaxCallDurationSeconds): never negative, so that no restored sum is.
+const char* parse_record(std::string_view line, Batch& batch) {
+  static constexpr const char* kUnreadable = "an unreadable record";
   const auto f = split(line);
-  if (f.empty()) return false;
+  if (f.empty()) return kUnreadable;
   if (f[0] == "U" && f.size() == 4) {
     LearntUser user;
-    return unescape(f[1], user.enterprise) && to_int(f[2], user.user_id) &&
-           unescape(f[3], user.login) && (batch.users.push_back(std::move(user)), true);
+    if (!unescape(f[1], user.enterprise) || !to_int(f[2], user.user_id) ||
+        !unescape(f[3], user.login)) {
+      return kUnreadable;
+    }
+    batch.users.push_back(std::move(user));
+    return nullptr;
   }
   if (f[0] == "C" && f.size() == 7) {
     CallRecord call;
@@ -70,20 +81,25 @@ bool parse_record(std::string_view line, Batch& batch) {
     if (!unescape(f[1], call.id) || !to_int(f[2], call.user_id) || !to_int(f[3], direction) ||
         !to_int(f[4], answered) || !to_int(f[5], call.duration_seconds) ||
         !to_int(f[6], call.call_start_ms) || direction < 0 || direction > 2) {
-      return false;
+      return kUnreadable;
     }
+    if (call.duration_seconds < 0 || call.duration_seconds > api::kMaxCallDurationSeconds)
+      return "a call record with a duration out of range";
     call.direction = static_cast<Direction>(direction);
     call.answered = answered != 0;
     batch.calls.push_back(std::move(call));
-    return true;
+    return nullptr;
   }
   if (f[0] == "K" && f.size() == 4) {
     CursorRecord cursor;
-    return unescape(f[1], cursor.scope) && to_int(f[2], cursor.cursor.start_ms) &&
-           to_int(f[3], cursor.cursor.newest_ms) &&
-           (batch.cursors.push_back(std::move(cursor)), true);
+    if (!unescape(f[1], cursor.scope) || !to_int(f[2], cursor.cursor.start_ms) ||
+        !to_int(f[3], cursor.cursor.newest_ms)) {
+      return kUnreadable;
+    }
+    batch.cursors.push_back(std::move(cursor));
+    return nullptr;
   }
-  return false;
+  return kUnreadable;
 }
 
 }  // namespace
@@ -141,7 +157,7 @@ std::vector<Batch> decode_journal(const std::string& text, std::size_t* dropped)
         ++bad;
       }
       current.reset();
-    } else if (!current || !parse_record(line, *current)) {
+    } else if (!current || parse_record(line, *current)) {
       current_ok = false;
     }
   }
@@ -198,8 +214,8 @@ JournalContents read_journal(const std::string& text) {
       current_fault.reset();
     } else if (!current) {
       fault(offset, "a line outside a batch");
-    } else if (!parse_record(line, *current) && !current_fault) {
-      current_fault = JournalFault{line_no, offset, "an unreadable record"};
+    } else if (const char* problem = parse_record(line, *current); problem && !current_fault) {
+      current_fault = JournalFault{line_no, offset, problem};
     }
   }
   // An unfinished last batch, damaged or not, is a torn write.

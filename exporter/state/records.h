@@ -53,7 +53,8 @@ struct Batch {
 inline constexpr int kJournalVersion = 1;
 std::string journal_header();
 std::string encode_batch(const Batch& batch);
-// Parses a whole journal; complete batches only. `dropped` counts incomplete or bad batches.
+// Parses a whole journal; complete batches only. `dropped` counts incomplete or bad batches (a
+// record out of bounds, as read_journal() sees them, makes a batch bad).
 std::vector<Batch> decode_journal(const std::string& text, std::size_t* dropped = nullptr);
 
 // The first damage in a journal that a crash cannot explain.
@@ -67,7 +68,9 @@ struct JournalFault {
 // failed write away, or starts a new file): an unfinished last batch is `torn`, never a fault,
 // since it was never fsynced nor exposed. Anything else (a bad record, a batch cut short by
 // another, a line outside a batch, another version) is a `fault`; the records that still parse
-// in batches that did end (so were committed) are kept in `batches`, in file order.
+// in batches that did end (so were committed) are kept in `batches`, in file order. A record
+// holding what the state file may not (a call of -1 s) is a bad record: what is replayed must
+// write out as a state file that restores.
 struct JournalContents {
   std::vector<Batch> batches;
   std::size_t torn = 0;

@@ -128,8 +128,9 @@ class Store : public prometheus::Collectable {
   // The durable state as JSON (the state file), naming the first journal not folded into it.
   std::string snapshot_json(std::uint64_t journal_seq) const;
   // Loads a state file written by snapshot_json() into a configured store. False on a corrupt
-  // file, with a reason naming the byte, line and column (bad JSON) or the member (bad content);
-  // the store is then left as configured: the file is used whole or not at all.
+  // file, with a reason naming the byte, line and column (bad JSON), nesting past
+  // api::kMaxJsonNesting or a key twice, or the member (bad content); the store is then left as
+  // configured: the file is used whole or not at all.
   bool restore(const std::string& json, std::uint64_t& journal_seq, std::string& error);
   // Puts back a batch that could not be written, ahead of what is pending since: it stays out
   // of snapshots and /metrics, and is retried first.

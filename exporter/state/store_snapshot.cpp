@@ -8,6 +8,7 @@
 #include <cmath>
 #include <set>
 
+#include "exporter/api/models.h"
 #include "exporter/state/store.h"
 
 namespace vpbx::state {
@@ -117,7 +118,8 @@ std::string check_document(const rapidjson::Document& doc) {
         !has(histogram, "direction", &V::IsInt) || histogram["direction"].GetInt() < 0 ||
         histogram["direction"].GetInt() > 2 || !has(histogram, "buckets", &V::IsArray) ||
         histogram["buckets"].Size() != kDurationBoundCount + 1 ||
-        !has(histogram, "count", &V::IsUint64) || !has(histogram, "sum", &V::IsNumber)) {
+        !has(histogram, "count", &V::IsUint64) || !has(histogram, "sum", &V::IsNumber) ||
+        !is_count(histogram["sum"])) {
       return at + ": not a histogram";
     }
     for (const auto& bucket : histogram["buckets"].GetArray()) {
@@ -293,11 +295,14 @@ std::string Store::snapshot_json(std::uint64_t journal_seq) const {
 }
 
 bool Store::restore(const std::string& json, std::uint64_t& journal_seq, std::string& error) {
+  // Parsed as the API's bodies are: iteratively, and refused when nested past kMaxJsonNesting
+  // (the file needs 4 levels), so that a corrupt file of brackets cannot overflow the stack.
   rapidjson::Document doc;
-  doc.Parse(json.c_str(), json.size());
-  if (doc.HasParseError()) {
-    error = "not JSON at " + position(json, doc.GetErrorOffset()) + ": " +
-            rapidjson::GetParseError_En(doc.GetParseError());
+  std::string problem;
+  if (!api::parse_json_document(json, doc, &problem)) {
+    error = doc.HasParseError() ? "not JSON at " + position(json, doc.GetErrorOffset()) + ": " +
+                                      rapidjson::GetParseError_En(doc.GetParseError())
+                                : std::move(problem);
     return false;
   }
   error = check_document(doc);
