@@ -8,6 +8,7 @@
 #include "exporter/api/models.h"
 #include "exporter/config/config.h"
 #include "exporter/config/network.h"
+#include "exporter/http/request_parser.h"
 #include "exporter/state/records.h"
 #include "exporter/state/store.h"
 
@@ -141,4 +142,38 @@ TEST_CASE("a state file written after a journal replay loads back", "[fuzz][stat
   std::string error;
   CHECK(restarted.restore(snapshot, seq, error));
   CHECK(error.empty());
+}
+
+TEST_CASE("a request head refused for its size is refused at the same byte however it is split",
+          "[fuzz][http]") {
+  // fuzz_http_request's input: a split pattern, then the bytes. A head with no end within the
+  // limit was refused at limit + 1 bytes when fed a byte at a time, but parsed when its end came
+  // in the last 4 bytes of one larger read.
+  const std::string input = regression("http_request", "split-changes-431");
+  const std::size_t pattern = static_cast<unsigned char>(input[0]) % 8;
+  const std::string bytes = input.substr(1 + pattern);
+  const http::detail::ParserLimits limits{2048, 32, 4096};
+  http::detail::RequestParser whole(limits);
+  whole.feed(bytes);
+  http::detail::RequestParser bytewise(limits);
+  for (std::size_t i = 0; i < bytes.size(); ++i) {
+    if (bytewise.state() == http::detail::RequestParser::State::failed ||
+        bytewise.feed(std::string_view(bytes).substr(i, 1)) == 0) {
+      break;
+    }
+  }
+  CHECK(whole.state() == bytewise.state());
+  CHECK(whole.error_status() == bytewise.error_status());
+
+  // At the boundary: a head whose terminator ends exactly at limit + 4 bytes is read either way.
+  const std::string head = "GET / HTTP/1.1\r\nX: ";
+  const std::string exact = head + std::string(2048 - head.size() - 2, 'a') + "\r\n\r\n";
+  REQUIRE(exact.size() == 2048 + 2);
+  for (const std::size_t piece : {std::size_t{1}, exact.size()}) {
+    http::detail::RequestParser parser(limits);
+    for (std::size_t i = 0; i < exact.size(); i += piece) {
+      parser.feed(std::string_view(exact).substr(i, piece));
+    }
+    CHECK(parser.state() == http::detail::RequestParser::State::complete);
+  }
 }

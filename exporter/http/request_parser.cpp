@@ -135,7 +135,8 @@ std::size_t RequestParser::feed(std::string_view data) {
     const std::size_t from = old >= 3 ? old - 3 : 0;
     const auto end = buffer_.find("\r\n\r\n", from);
     if (end == std::string::npos) {
-      if (buffer_.size() > limits_.max_head_bytes) {
+      // Refused once no terminator can fit any more: the same byte whatever the split.
+      if (buffer_.size() >= limits_.max_head_bytes + 4) {
         fail(431, "request head too large");
         return used + take;
       }
