@@ -163,9 +163,8 @@ struct Transport::Impl {
     bool continue_sent = false;
     bool request_started = false;
     bool head_request = false;
-    bool served_one = false;
-    bool tls_write_wants_read = false;
-    std::size_t drained = 0;  // SSL_write waits for the peer (a TLS key update)
+    bool tls_write_wants_read = false;  // SSL_write waits for the peer (a TLS key update)
+    std::size_t drained = 0;            // bytes dropped after an early answer
     std::uint32_t interest = 0;
     Clock::time_point deadline;
     Clock::time_point waiting_since;  // for the choice of whom to close at max_connections
@@ -397,7 +396,6 @@ void Transport::Impl::finish_response(Connection& c) {
   c.parser.reset();
   c.continue_sent = false;
   c.request_started = false;
-  c.served_one = true;
   c.phase = Connection::Phase::reading;
   c.waiting_since = Clock::now();
   c.deadline = c.waiting_since + options.idle_timeout;
