@@ -79,6 +79,8 @@ int hex4(const unsigned char* p) {
   return value;
 }
 
+}  // namespace
+
 // Valid UTF-8 (RFC 3629): no overlong forms, no surrogates, nothing above U+10FFFF. Checked
 // here rather than with RapidJSON's kParseValidateEncodingFlag, which doubled a push's parse time.
 // Escapes count too: RapidJSON refuses a high surrogate escape without its low half, but decodes
@@ -134,8 +136,6 @@ bool is_valid_utf8(std::string_view text) {
   }
   return true;
 }
-
-}  // namespace
 
 bool parse_json_document(std::string_view json, Document& doc, std::string* error) {
   doc.Parse<rapidjson::kParseIterativeFlag>(json.data(), json.size());

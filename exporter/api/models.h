@@ -159,6 +159,10 @@ const char* feature_problem(const Feature& feature);
 const char* presence_problem(const Presence& presence);
 const char* context_problem(const EventContext& context);
 
+// Valid UTF-8 (RFC 3629), \u escapes of surrogates included: every parser below checks it, and
+// so does the webhook before it parses.
+bool is_valid_utf8(std::string_view text);
+
 // Each returns nullopt (with a short reason in *error when given) on malformed or wrongly typed
 // input: not JSON, or the expected top-level container missing / of the wrong type. Not JSON
 // includes invalid UTF-8 (strings end up in labels), a \u escape of a surrogate that is not half

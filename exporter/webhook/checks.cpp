@@ -4,6 +4,7 @@
 #include <cctype>
 #include <limits>
 
+#include "exporter/api/models.h"
 #include "exporter/webhook/detail.h"
 
 namespace vpbx::webhook::detail {
@@ -89,6 +90,7 @@ bool is_json_content_type(std::string_view content_type) {
 }
 
 std::optional<std::string> check_json_text(std::string_view text, int max_depth) {
+  if (!api::is_valid_utf8(text)) return "invalid UTF-8";
   int depth = 0;
   bool in_string = false;
   bool escaped = false;
@@ -96,33 +98,6 @@ std::optional<std::string> check_json_text(std::string_view text, int max_depth)
   const auto* end = p + text.size();
   while (p < end) {
     const unsigned char c = *p;
-    if (c >= 0x80) {
-      // A multi-byte UTF-8 sequence: no overlong forms, no surrogates, nothing above U+10FFFF.
-      std::size_t len = 0;
-      unsigned char min2 = 0x80, max2 = 0xBF;
-      if (c >= 0xC2 && c <= 0xDF) {
-        len = 2;
-      } else if (c >= 0xE0 && c <= 0xEF) {
-        len = 3;
-        if (c == 0xE0) min2 = 0xA0;
-        if (c == 0xED) max2 = 0x9F;
-      } else if (c >= 0xF0 && c <= 0xF4) {
-        len = 4;
-        if (c == 0xF0) min2 = 0x90;
-        if (c == 0xF4) max2 = 0x8F;
-      } else {
-        return "invalid UTF-8";
-      }
-      if (static_cast<std::size_t>(end - p) < len || p[1] < min2 || p[1] > max2) {
-        return "invalid UTF-8";
-      }
-      for (std::size_t i = 2; i < len; ++i) {
-        if (p[i] < 0x80 || p[i] > 0xBF) return "invalid UTF-8";
-      }
-      p += len;
-      escaped = false;
-      continue;
-    }
     if (in_string) {
       if (escaped) {
         escaped = false;

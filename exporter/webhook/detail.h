@@ -34,9 +34,9 @@ bool is_json_content_type(std::string_view content_type);
 // Nested containers allowed in a push body; real ones need 4.
 inline constexpr int kMaxJsonDepth = 32;
 
-// What the JSON parser does not check: the text is valid UTF-8 (strings end up in labels), and
-// arrays and objects nest at most `max_depth` deep (the parser recurses once per level). Returns
-// the reason when the text fails.
+// Checked before the body is parsed: the text is valid UTF-8 (api::is_valid_utf8: strings end up
+// in labels), and arrays and objects nest at most `max_depth` deep. Returns the reason when the
+// text fails.
 std::optional<std::string> check_json_text(std::string_view text, int max_depth = kMaxJsonDepth);
 
 // True when the JSON object `text` has a featureEvents, callLogEvents or presenceEvents array
