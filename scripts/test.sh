@@ -16,7 +16,12 @@ run_suite() {
   local dir=$1; shift
   cmake -S . -B "$dir" "${launcher[@]}" "$@" >/dev/null
   cmake --build "$dir" -j"$jobs"
-  (cd "$dir" && ctest --output-on-failure -j"$jobs")
+  # Sanitizer reports go to files: the tests capture stderr, which would swallow them.
+  rm -f "$PWD/$dir"/sanitizer-report.*
+  (cd "$dir" && ctest --output-on-failure -j"$jobs") || {
+    cat "$PWD/$dir"/sanitizer-report.* 2>/dev/null | head -n 300
+    return 1
+  }
 }
 
 echo "== build and test (RelWithDebInfo) =="
@@ -24,9 +29,10 @@ run_suite build -DCMAKE_BUILD_TYPE=RelWithDebInfo
 
 for sanitizer in ${VPBX_SANITIZERS-address thread}; do
   echo "== build and test under the '$sanitizer' sanitizer =="
-  export ASAN_OPTIONS=detect_leaks=1:abort_on_error=1
-  export UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1
-  export TSAN_OPTIONS=halt_on_error=1:second_deadlock_stack=1
+  report=log_path=$PWD/build-$sanitizer/sanitizer-report
+  export ASAN_OPTIONS=detect_leaks=1:abort_on_error=1:$report
+  export UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1:$report
+  export TSAN_OPTIONS=halt_on_error=1:second_deadlock_stack=1:$report
   run_suite "build-$sanitizer" -DCMAKE_BUILD_TYPE=Debug -DVPBX_SANITIZE="$sanitizer" -DVPBX_BUILD_BENCH=OFF
 done
 
