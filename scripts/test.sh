@@ -4,7 +4,7 @@
 # for a short smoke run (libFuzzer, clang).
 #   scripts/test.sh                        all of it
 #   VPBX_SANITIZERS="" scripts/test.sh     the normal build only (no sanitizer suites)
-#   VPBX_FUZZ_SECONDS=0 scripts/test.sh    no fuzz smoke (default: 10 s per target)
+#   VPBX_FUZZ_SECONDS=0 scripts/test.sh    no fuzz smoke (default: 5 s per target)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 scripts/install-deps.sh
@@ -36,7 +36,7 @@ for sanitizer in ${VPBX_SANITIZERS-address thread}; do
   run_suite "build-$sanitizer" -DCMAKE_BUILD_TYPE=Debug -DVPBX_SANITIZE="$sanitizer" -DVPBX_BUILD_BENCH=OFF
 done
 
-fuzz_seconds=${VPBX_FUZZ_SECONDS-10}
+fuzz_seconds=${VPBX_FUZZ_SECONDS-5}
 if [ "$fuzz_seconds" != 0 ]; then
   echo "== fuzz smoke: every target for ${fuzz_seconds}s =="
   # The fuzz build brings its own sanitizer options (fuzz/ubsan.supp), not the suites' ones.
