@@ -47,6 +47,9 @@ RANGE = "10m"
 APP_ID = "71c177e5-7417-4265-b97f-4595016dceb8"
 PASSWORD = "e2e-password"
 WEBHOOK_TOKEN = "e2e-token-0123456789abcdef"
+# Deadline for a started process to answer /-/ready. Generous, since waiting costs nothing when
+# all is well, and a shared machine's cold disk can stall a process's start for many seconds.
+STARTUP_TIMEOUT = 120
 T0 = time.monotonic()
 
 
@@ -93,6 +96,35 @@ def wait_for(what, fn, timeout, interval=0.5):
     raise Failure("timed out after %ss waiting for %s%s" % (timeout, what, " (last error: %s)" % last if last else ""))
 
 
+def process_state(pid):
+    """One line from /proc about a running process, for a failure message."""
+    try:
+        with open("/proc/%d/stat" % pid) as f:
+            fields = f.read().rsplit(")", 1)[1].split()
+        with open("/proc/%d/wchan" % pid) as f:
+            wchan = f.read().strip() or "-"
+    except OSError as e:
+        return "no /proc entry (%s)" % e
+    ticks = os.sysconf("SC_CLK_TCK")
+    return "pid %d state %s, %.2fs CPU, %s major page faults, waiting in %s" % (
+        pid, fields[0], (int(fields[11]) + int(fields[12])) / ticks, fields[9], wchan)
+
+
+def warm_page_cache(paths):
+    """Reads the binaries once, sequentially. On a fresh machine with a cold disk, the Go binaries'
+    page faults alone kept Alertmanager from its first log line for over 20 s."""
+    t = time.monotonic()
+    size = 0
+    for path in paths:
+        with open(path, "rb") as f:
+            while True:
+                chunk = f.read(1 << 20)
+                if not chunk:
+                    break
+                size += len(chunk)
+    log("read %.0f MB of binaries in %.1fs" % (size / 1e6, time.monotonic() - t))
+
+
 class Procs:
     def __init__(self, tmp):
         self.tmp = tmp
@@ -105,6 +137,22 @@ class Procs:
         self.procs.append((name, p, logf))
         log("started %s (pid %d)" % (name, p.pid))
         return p
+
+    def wait_ready(self, name, url, timeout):
+        """Waits for 200 from url while the process named name lives; on a timeout the message
+        says what the process was doing (state, CPU seconds, major page faults)."""
+        proc = next(p for n, p, _ in self.procs if n == name)
+
+        def ready():
+            if proc.poll() is not None:
+                raise Failure("%s exited early with code %s" % (name, proc.returncode))
+            return http("GET", url)[0] == 200
+        try:
+            return wait_for("%s's %s" % (name, urllib.parse.urlparse(url).path), ready, timeout)
+        except Failure as e:
+            if proc.poll() is not None:
+                raise
+            raise Failure("%s; %s" % (e, process_state(proc.pid)))
 
     def check_alive(self):
         for name, p, _ in self.procs:
@@ -293,6 +341,7 @@ def main():
 
 
 def run(tmp, procs, receiver, src, exporter, simulator, prometheus, promtool, alertmanager):
+    warm_page_cache([prometheus, promtool, alertmanager])
     sim_port, exp_port, prom_port, am_port = (free_port() for _ in range(4))
     sim = "http://127.0.0.1:%d" % sim_port
     exp = "http://127.0.0.1:%d" % exp_port
@@ -330,7 +379,7 @@ subscriptions:
 """ % {"sim": sim, "exp": exp, "app": APP_ID, "token": WEBHOOK_TOKEN})
     procs.start("exporter", [exporter, "--config.file=" + os.path.join(tmp, "vpbx_exporter.yml"),
                              "--web.listen-address=" + instance])
-    wait_for("the exporter's /-/ready", lambda: http("GET", exp + "/-/ready")[0] == 200, 15)
+    procs.wait_ready("exporter", exp + "/-/ready", STARTUP_TIMEOUT)
 
     rules = rewrite_rules(src, os.path.join(tmp, "rules"))
     with open(os.path.join(tmp, "prometheus.yml"), "w") as f:
@@ -356,8 +405,8 @@ scrape_configs:
                                "--storage.tsdb.path=" + os.path.join(tmp, "prom-data"),
                                "--web.listen-address=127.0.0.1:%d" % prom_port,
                                "--rules.alert.resend-delay=1s"])
-    wait_for("Alertmanager's /-/ready", lambda: http("GET", am + "/-/ready")[0] == 200, 20)
-    wait_for("Prometheus' /-/ready", lambda: http("GET", prom + "/-/ready")[0] == 200, 30)
+    procs.wait_ready("alertmanager", am + "/-/ready", STARTUP_TIMEOUT)
+    procs.wait_ready("prometheus", prom + "/-/ready", STARTUP_TIMEOUT)
     t_start = time.time()
 
     def query(expr):
