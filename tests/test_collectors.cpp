@@ -4,6 +4,7 @@
 #include <prometheus/registry.h>
 #include <prometheus/text_serializer.h>
 
+#include <atomic>
 #include <catch2/catch.hpp>
 #include <thread>
 
@@ -212,6 +213,52 @@ TEST_CASE("enterprise call logs teach the exporter users it was not configured w
                       {{"user", std::to_string(users[2].user_id)},
                        {"direction", "incoming"},
                        {"answered", "true"}}) == 1);
+}
+
+TEST_CASE("the wall clock set back or forward an hour neither loses nor double-counts a call",
+          "[collectors][calls][clock]") {
+  vpbx::sim::Simulator sim(sim_options(1));
+  sim.start();
+  Stack stack(sim, "enterprises: [291908.bus.ent]\ncall_logs: { backfill: 1h }\n");
+  std::atomic<std::int64_t> clock_offset_ms{0};
+  const auto wall_clock = [&] {
+    return std::chrono::duration_cast<std::chrono::milliseconds>(
+               std::chrono::system_clock::now().time_since_epoch())
+               .count() +
+           clock_offset_ms.load();
+  };
+  vpbx::collectors::CallLogsCollector collector(stack.config, every(1h), 1, *stack.client,
+                                                stack.store, stack.metrics, stack.sweep_metrics,
+                                                wall_clock);
+  const auto user = sim.truth().front();
+  const std::string scope = "enterprise:291908.bus.ent";
+  const auto counted = [&] {
+    return value_or_zero(stack.exposition(), "vpbx_user_calls_total",
+                         {{"user", user.number}, {"direction", "outgoing"}, {"answered", "true"}});
+  };
+  sim.inject_call({user.user_id, "OUTGOING", 5});
+  REQUIRE(collector.poll(scope).empty());
+  REQUIRE(counted() == 1);
+
+  // Set back an hour: the window still reaches the calls after the cursor.
+  clock_offset_ms = -std::chrono::milliseconds(1h).count();
+  sim.inject_call({user.user_id, "OUTGOING", 5});
+  REQUIRE(collector.poll(scope).empty());
+  CHECK(counted() == 2);
+
+  // Forward an hour, then right again: every call once, the earlier ones not again.
+  clock_offset_ms = std::chrono::milliseconds(1h).count();
+  sim.inject_call({user.user_id, "OUTGOING", 5});
+  REQUIRE(collector.poll(scope).empty());
+  CHECK(counted() == 3);
+  clock_offset_ms = 0;
+  REQUIRE(collector.poll(scope).empty());
+  CHECK(counted() == 3);
+  sim.inject_call({user.user_id, "OUTGOING", 5});
+  REQUIRE(collector.poll(scope).empty());
+  CHECK(counted() == 4);
+  CHECK(value_or_zero(stack.exposition(), "vpbx_call_logs_received_total",
+                      {{"source", "poll"}, {"outcome", "counted"}}) == 4);
 }
 
 TEST_CASE("presence and feature changes are visible after one interval",

@@ -15,7 +15,7 @@ constexpr int kMaxPages = 10000;
 // Clocks differ: ask a little into the future so that a call that just ended is not cut off.
 constexpr std::int64_t kClockSkewMs = 60'000;
 
-std::int64_t now_ms() {
+std::int64_t system_now_ms() {
   return std::chrono::duration_cast<std::chrono::milliseconds>(
              std::chrono::system_clock::now().time_since_epoch())
       .count();
@@ -26,8 +26,10 @@ std::int64_t now_ms() {
 CallLogsCollector::CallLogsCollector(const config::Config& config, PollPacing pacing, int workers,
                                      api::Client& client, state::Store& store,
                                      std::shared_ptr<CollectorMetrics> metrics,
-                                     std::shared_ptr<SweepMetrics> sweep_metrics)
+                                     std::shared_ptr<SweepMetrics> sweep_metrics,
+                                     WallClock wall_clock)
     : pacing_(std::move(pacing)),
+      wall_clock_(wall_clock ? std::move(wall_clock) : WallClock(system_now_ms)),
       client_(client),
       store_(store),
       enterprises_(config.enterprises),
@@ -60,7 +62,7 @@ std::string CallLogsCollector::poll(const std::string& scope) {
 
   auto cursor = store_.call_log_cursor(scope);
   if (!cursor) {
-    const std::int64_t start = now_ms() - backfill_ms_;
+    const std::int64_t start = wall_clock_() - backfill_ms_;
     store_.set_call_log_cursor(scope, state::CallLogCursor{start, start});
     // Read back: the store may hold the new scope's start later (after a restore that lost ids).
     cursor = store_.call_log_cursor(scope).value_or(state::CallLogCursor{start, start});
@@ -68,7 +70,7 @@ std::string CallLogsCollector::poll(const std::string& scope) {
   api::CallLogQuery query;
   query.from_epoch_ms = cursor->newest_ms - overlap_ms_;
   // Never before the window's start, even when the wall clock has been set back past it.
-  query.to_epoch_ms = std::max(now_ms(), cursor->newest_ms) + kClockSkewMs;
+  query.to_epoch_ms = std::max(wall_clock_(), cursor->newest_ms) + kClockSkewMs;
   query.limit = page_size_;
   std::int64_t newest = cursor->newest_ms;
   for (int page = 0; page < kMaxPages; ++page) {

@@ -6,6 +6,8 @@
 // cursor at now minus call_logs.backfill: call logs that ended before that are history,
 // remembered but not counted, so a fresh start does not backfill old calls into the counters.
 
+#include <functional>
+
 #include "exporter/api/client.h"
 #include "exporter/collectors/sweeper.h"
 #include "exporter/collectors/user_sweep.h"
@@ -16,10 +18,14 @@ namespace vpbx::collectors {
 
 class CallLogsCollector {
  public:
+  // Milliseconds since the epoch. The poll window ends at the wall clock's now, which can jump.
+  using WallClock = std::function<std::int64_t()>;
+
+  // `wall_clock` defaults to system_clock (tests inject their own).
   CallLogsCollector(const config::Config& config, PollPacing pacing, int workers,
                     api::Client& client, state::Store& store,
                     std::shared_ptr<CollectorMetrics> metrics,
-                    std::shared_ptr<SweepMetrics> sweep_metrics);
+                    std::shared_ptr<SweepMetrics> sweep_metrics, WallClock wall_clock = {});
   void start() { sweeper_.start(); }
   void request_stop() { sweeper_.request_stop(); }
   void stop() { sweeper_.stop(); }
@@ -30,6 +36,7 @@ class CallLogsCollector {
 
  private:
   PollPacing pacing_;
+  WallClock wall_clock_;
   api::Client& client_;
   state::Store& store_;
   std::vector<std::string> enterprises_;
