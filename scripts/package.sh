@@ -1,0 +1,19 @@
+#!/usr/bin/env bash
+# Builds the Debian packages (packaging/packaging.cmake) from a Release build in build-package/:
+#   prometheus-vpbx-exporter_<version>_<arch>.deb   vpbx_exporter, vpbxctl, unit, config, user
+#   vpbx-simulator_<version>_<arch>.deb             the API's stand-in, for labs and tests
+#   scripts/package.sh [OUTPUT_DIR]        (default: build-package/packages)
+# Set the Maintainer field with VPBX_DEB_MAINTAINER="Name <mail>".
+set -euo pipefail
+cd "$(dirname "$0")/.."
+out=$(realpath -m "${1:-build-package/packages}")
+build="build-package"
+args=(-DCMAKE_BUILD_TYPE=Release -DVPBX_BUILD_TESTS=OFF -DVPBX_BUILD_BENCH=OFF)
+[ -n "${VPBX_DEB_MAINTAINER:-}" ] && args+=("-DVPBX_DEB_MAINTAINER=$VPBX_DEB_MAINTAINER")
+command -v ccache >/dev/null && args+=(-DCMAKE_CXX_COMPILER_LAUNCHER=ccache)
+cmake -S . -B "$build" "${args[@]}" >/dev/null
+cmake --build "$build" -j"$(nproc)"
+mkdir -p "$out"
+(cd "$build" && cpack -G DEB -B "$out" >cpack.log 2>&1) || { cat "$build/cpack.log"; exit 1; }
+rm -rf "$out/_CPack_Packages"
+ls -1 "$out"/*.deb
