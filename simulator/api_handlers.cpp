@@ -145,13 +145,14 @@ int Simulator::Impl::handle_api(mg_connection* conn) {
 
     // Faults first: a struggling platform (or its load balancer) fails before it checks anyone.
     const Faults f = current_faults();
-    double roll_hang = 0, roll_error = 0;
+    double roll_hang = 0, roll_error = 0, roll_reject = 0;
     int error_kind = 0;
     {
       std::lock_guard lock(faults_mutex);
       std::uniform_real_distribution<double> unit(0, 1);
       roll_hang = unit(fault_rng);
       roll_error = unit(fault_rng);
+      roll_reject = unit(fault_rng);
       error_kind = static_cast<int>(fault_rng() % 3);
     }
     if (f.latency.count() > 0) sleep_for(f.latency);
@@ -242,6 +243,10 @@ int Simulator::Impl::handle_api(mg_connection* conn) {
         answer = error_answer(404, "Feature not found: " + route.arg, req.path);
       } else if (m == "GET") {
         answer = model.feature(id);
+      } else if (f.feature_put_reject_ratio > 0 && roll_reject < f.feature_put_reject_ratio) {
+        answer = error_answer(
+            400, "Feature " + route.arg + " cannot be modified: locked at enterprise level",
+            req.path);
       } else {
         answer = model.put_feature(id, req.body);
       }

@@ -108,6 +108,7 @@ std::string faults_json(const Faults& f) {
   d.AddMember("latency_ms", static_cast<std::int64_t>(f.latency.count()), a);
   d.AddMember("hang_ratio", f.hang_ratio, a);
   d.AddMember("hang_duration_ms", static_cast<std::int64_t>(f.hang_duration.count()), a);
+  d.AddMember("feature_put_reject_ratio", f.feature_put_reject_ratio, a);
   return to_pretty_json(d);
 }
 
@@ -195,7 +196,8 @@ int Simulator::Impl::handle_control(mg_connection* conn) {
       };
       if (!ratio("push_drop_ratio", f.push_drop_ratio) ||
           !ratio("push_duplicate_ratio", f.push_duplicate_ratio) ||
-          !ratio("api_error_ratio", f.api_error_ratio) || !ratio("hang_ratio", f.hang_ratio)) {
+          !ratio("api_error_ratio", f.api_error_ratio) || !ratio("hang_ratio", f.hang_ratio) ||
+          !ratio("feature_put_reject_ratio", f.feature_put_reject_ratio)) {
         return bad("ratios are numbers in [0, 1]"), 1;
       }
       for (const char* key : {"latency", "latency_ms"}) {
@@ -218,7 +220,8 @@ int Simulator::Impl::handle_control(mg_connection* conn) {
                                    {"push_duplicate_ratio", f.push_duplicate_ratio},
                                    {"api_error_ratio", f.api_error_ratio},
                                    {"latency_ms", static_cast<long long>(f.latency.count())},
-                                   {"hang_ratio", f.hang_ratio}});
+                                   {"hang_ratio", f.hang_ratio},
+                                   {"feature_put_reject_ratio", f.feature_put_reject_ratio}});
       send_reply(conn, 200, faults_json(f));
     } else if (what == "subscriptions" && parts.size() == 3 && m == "DELETE") {
       if (!model.forget_subscription(parts[2])) return not_found("unknown subscription"), 1;

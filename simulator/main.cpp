@@ -41,6 +41,7 @@ and control / truth under /_sim/.
   --fault.latency=D                  added to every API answer (e.g. 200ms)
   --fault.hang-ratio=R               share of API requests held for --fault.hang-duration
   --fault.hang-duration=D            how long a hanging request is held (default 30s)
+  --fault.feature-put-reject-ratio=R share of feature PUTs the platform refuses (400)
   --users-csv-out=FILE               write the users (the seed's CSV columns + name) to FILE
   --log.level=LEVEL                  debug, info, warn, error (default info)
   --log.format=FORMAT                logfmt or json (default logfmt)
@@ -141,6 +142,8 @@ int main(int argc, char** argv) {
        [&](auto& f, auto& v) { o.faults.hang_ratio = to_double(f, v, 0, 1); }},
       {"--fault.hang-duration",
        [&](auto& f, auto& v) { o.faults.hang_duration = to_duration(f, v); }},
+      {"--fault.feature-put-reject-ratio",
+       [&](auto& f, auto& v) { o.faults.feature_put_reject_ratio = to_double(f, v, 0, 1); }},
       {"--users-csv-out", [&](auto&, auto& v) { csv_out = v; }},
       {"--log.level",
        [&](auto& f, auto& v) {

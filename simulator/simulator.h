@@ -19,6 +19,9 @@ struct Faults {
   std::chrono::milliseconds latency{0};  // added to every API answer
   double hang_ratio = 0;                 // requests held for hang_duration before answering
   std::chrono::milliseconds hang_duration{std::chrono::seconds(30)};
+  // PUT v1/feat/{featId} refused with 400 and the platform's error body, after auth: a change
+  // the platform will not make (a feature locked at enterprise level, say). Nothing changes.
+  double feature_put_reject_ratio = 0;
 };
 
 struct Options {

@@ -575,6 +575,35 @@ TEST_CASE("faults: API errors, dropped and duplicated pushes", "[simulator]") {
   CHECK(std::chrono::steady_clock::now() - t0 >= 300ms);
 }
 
+TEST_CASE("faults: feature PUTs refused with the platform's answer, nothing changed",
+          "[simulator]") {
+  Fixture f;
+  f.sim.set_feature_status(176125, "CENTRAL_DND", false);
+  const std::string before = f.api("GET", "v1/feat/2898089").body;
+  auto body = parse(before);
+  body["feature"]["status"].SetString("ACTIVE");
+  rapidjson::StringBuffer buffer;
+  rapidjson::Writer<rapidjson::StringBuffer> writer(buffer);
+  body["feature"].Accept(writer);
+  const std::string put = buffer.GetString();
+
+  // Set over /_sim/ as every other fault; read back there too.
+  REQUIRE(f.control("POST", "faults", R"({"feature_put_reject_ratio":1})").status == 200);
+  CHECK_THAT(f.control("GET", "faults").body, Catch::Contains("\"feature_put_reject_ratio\" : 1"));
+  const auto refused = f.api("PUT", "v1/feat/2898089", put);
+  CHECK(refused.status == 400);
+  const auto answer = parse(refused.body);
+  CHECK(std::string(answer["message"].GetString()) ==
+        "Feature 2898089 cannot be modified: locked at enterprise level");
+  CHECK(f.api("GET", "v1/feat/2898089").body == before);
+  CHECK(f.api("GET", "v1/system/server").status == 200);  // only feature PUTs are refused
+  CHECK(f.control("POST", "faults", R"({"feature_put_reject_ratio":2})").status == 400);
+
+  REQUIRE(f.control("POST", "faults", R"({"feature_put_reject_ratio":0})").status == 200);
+  CHECK(f.api("PUT", "v1/feat/2898089", put).status == 200);
+  CHECK_THAT(f.api("GET", "v1/feat/2898089").body, Catch::Contains("\"status\" : \"ACTIVE\""));
+}
+
 TEST_CASE("hanging requests are interrupted by stop()", "[simulator]") {
   vpbx::sim::Options o;
   o.faults.hang_ratio = 1;
