@@ -748,6 +748,7 @@ struct Client::Impl {
       result.error_kind = o.kind;
       result.error = o.error;
       result.not_sent = o.not_sent;
+      if (o.kind == ErrorKind::http) result.answer = o.body;
       if (o.error != "cancelled" && !o.not_sent) log_failure(endpoint, method, o);
       return result;
     }
@@ -884,6 +885,7 @@ Result<bool> Client::delete_subscription(const std::string& id) {
     result.error_kind = o.kind;
     result.error = o.error;
     result.not_sent = o.not_sent;
+    if (o.kind == ErrorKind::http) result.answer = o.body;
     if (o.error != "cancelled" && !o.not_sent) {
       impl_->log_failure(kRouteSubscription, Method::del, o);
     }

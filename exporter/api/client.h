@@ -32,6 +32,9 @@ struct Result {
   ErrorKind error_kind = ErrorKind::none;
   long http_status = 0;  // 0 when no answer
   std::string error;     // short, never contains a secret
+  // The platform's body when it answered with an HTTP error (its own words, e.g. why a PUT was
+  // refused), as sent; empty otherwise. Untrusted: clean it before showing it.
+  std::string answer;
   // Answered locally, nothing sent: the account is in auth backoff (error_kind is auth).
   bool not_sent = false;
   bool ok() const { return value.has_value(); }
