@@ -212,7 +212,11 @@ TEST_CASE("the example config names every key the loader knows", "[config]") {
                           "ttl:",
                           "renew_before:",
                           "keep_on_shutdown:",
-                          "state_file:"}) {
+                          "state_file:",
+                          "profiles:",
+                          "inactive:",
+                          "active:",
+                          "clear_destinations:"}) {
     CHECK_THAT(text, Contains(key));
   }
 }
@@ -284,6 +288,12 @@ TEST_CASE("a config with every key set loads each one", "[config]") {
   CHECK(c.subscriptions.renew_before == 1h);
   CHECK(c.subscriptions.keep_on_shutdown);
   CHECK(c.state_file == kDataDir + "/state/state.json");
+  REQUIRE(c.profiles.contains("default"));
+  CHECK(c.profiles.at("default").inactive ==
+        std::vector<std::string>{"CENTRAL_DND", "CALL_FORWARD_*"});
+  CHECK(c.profiles.at("default").active == std::vector<std::string>{"CALL_WAITING"});
+  CHECK(c.profiles.at("default").clear_destinations ==
+        std::vector<std::string>{"CALL_FORWARD_UNCONDITIONAL"});
 }
 
 TEST_CASE("the smallest config gets the documented defaults", "[config]") {
@@ -700,6 +710,37 @@ TEST_CASE("durations use Prometheus' spelling", "[duration]") {
   CHECK(parse_duration("1y") == 365 * 24h);
   CHECK(parse_duration("1y2w3d4h5m6s7ms") == 365 * 24h + 14 * 24h + 3 * 24h + 4h + 5min + 6s + 7ms);
   CHECK(parse_duration("007s") == 7s);
+}
+
+TEST_CASE("profiles (vpbxctl checkout's) load upper-cased, their mistakes name key and line",
+          "[config]") {
+  CleanEnv env;
+  const Config c = load_string(kBase +
+                               "profiles:\n"
+                               "  default:\n"
+                               "    inactive: [central_dnd, \"CALL_FORWARD_*\"]\n"
+                               "    active: [CALL_WAITING]\n"
+                               "    clear_destinations: [CALL_FORWARD_UNCONDITIONAL]\n"
+                               "  late-checkout: { inactive: [CENTRAL_DND] }\n");
+  REQUIRE(c.profiles.size() == 2);
+  const FeatureProfile& p = c.profiles.at("default");
+  CHECK(p.inactive == std::vector<std::string>{"CENTRAL_DND", "CALL_FORWARD_*"});
+  CHECK(p.active == std::vector<std::string>{"CALL_WAITING"});
+  CHECK(p.clear_destinations == std::vector<std::string>{"CALL_FORWARD_UNCONDITIONAL"});
+  CHECK(load_string(kBase).profiles.empty());
+
+  require_error(kBase + "profiles:\n  default:\n    inactiv: [CENTRAL_DND]\n",
+                "profiles.default.inactiv", 8, "unknown key");
+  require_error(kBase + "profiles:\n  default:\n    inactive: [CENTRAL DND]\n",
+                "profiles.default.inactive[0]", 8, "is not a feature name");
+  require_error(kBase + "profiles:\n  default:\n    inactive: [\"*\"]\n",
+                "profiles.default.inactive[0]", 8, "is not a feature name");
+  require_error(kBase +
+                    "profiles:\n  default:\n    inactive: [CENTRAL_DND]\n"
+                    "    active: [central_dnd]\n",
+                "profiles.default.active", 9, "both active and inactive");
+  require_error(kBase + "profiles:\n  room 101: {}\n", "profiles.room 101", 7, "letters, digits");
+  require_error(kBase + "profiles: [CENTRAL_DND]\n", "profiles", 6, "expected a map");
 }
 
 TEST_CASE("bad durations throw invalid_argument quoting the text", "[duration]") {

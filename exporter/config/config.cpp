@@ -37,8 +37,9 @@ std::string format_message(const std::string& key, int line, const std::string& 
 
 // The keys of each section; anything else is a typo and an error.
 constexpr std::string_view kRootKeys[] = {
-    "api",      "users",    "users_file", "enterprises", "discover_users", "max_users", "poll",
-    "presence", "features", "call_logs",  "webhook",     "subscriptions",  "state_file"};
+    "api",       "users",         "users_file", "enterprises", "discover_users",
+    "max_users", "poll",          "presence",   "features",    "call_logs",
+    "webhook",   "subscriptions", "state_file", "profiles"};
 constexpr std::string_view kApiKeys[] = {"url",
                                          "username",
                                          "password",
@@ -73,6 +74,7 @@ constexpr std::string_view kWebhookKeys[] = {"path",
                                              "allow_unauthenticated"};
 constexpr std::string_view kSubscriptionsKeys[] = {"manage", "resource_types", "ttl",
                                                    "renew_before", "keep_on_shutdown"};
+constexpr std::string_view kProfileKeys[] = {"inactive", "active", "clear_destinations"};
 constexpr std::string_view kCanonicalStates[] = {"idle", "busy", "ringing", "offline", "unknown"};
 constexpr std::string_view kResourceTypes[] = {"CALL_LOG", "FEATURE", "PRESENCE"};
 
@@ -712,6 +714,57 @@ void load_subscriptions(const Section& root, const WebhookConfig& webhook,
   });
 }
 
+// A featName (letters, digits, _) with an optional trailing * that matches a prefix.
+bool is_feature_pattern(std::string_view name) {
+  if (name.ends_with('*')) name.remove_suffix(1);
+  return !name.empty() && std::all_of(name.begin(), name.end(), [](char c) {
+    return std::isupper(static_cast<unsigned char>(c)) ||
+           std::isdigit(static_cast<unsigned char>(c)) || c == '_';
+  });
+}
+
+void load_profiles(const Section& root, std::map<std::string, FeatureProfile>& profiles) {
+  with(root, "profiles", [&](const Value& v) {
+    if (!v.node.IsMap())
+      fail(v, "expected a map of profile name to profile, got " + kind_of(v.node));
+    for (auto it = v.node.begin(); it != v.node.end(); ++it) {
+      const std::string name = it->first.IsScalar() ? it->first.Scalar() : "";
+      const Value entry{v.path + "." + name, it->second, line_of(it->first)};
+      const bool plain = !name.empty() && std::all_of(name.begin(), name.end(), [](char c) {
+        return std::isalnum(static_cast<unsigned char>(c)) || c == '_' || c == '-';
+      });
+      if (!plain) fail(entry, "a profile name holds letters, digits, - and _ only");
+      if (profiles.contains(name)) fail(entry, "appears twice");
+      Section s(entry.node, entry.path, entry.line, kProfileKeys);
+      FeatureProfile profile;
+      const auto names = [](const Value& x) {
+        std::vector<std::string> out = as_string_list(x, upper);
+        for (std::size_t i = 0; i < out.size(); ++i) {
+          if (!is_feature_pattern(out[i])) {
+            throw ConfigError(
+                x.path + "[" + std::to_string(i) + "]",
+                line_of(x.node[i]) ? line_of(x.node[i]) : x.line,
+                quote(out[i]) + " is not a feature name such as CENTRAL_DND or CALL_FORWARD_*");
+          }
+        }
+        return out;
+      };
+      with(s, "inactive", [&](const Value& x) { profile.inactive = names(x); });
+      with(s, "clear_destinations", [&](const Value& x) { profile.clear_destinations = names(x); });
+      with(s, "active", [&](const Value& x) {
+        profile.active = names(x);
+        for (const auto& feature : profile.active) {
+          if (std::find(profile.inactive.begin(), profile.inactive.end(), feature) !=
+              profile.inactive.end()) {
+            fail(x, quote(feature) + " is listed in both active and inactive");
+          }
+        }
+      });
+      profiles.emplace(name, std::move(profile));
+    }
+  });
+}
+
 Config build(const YAML::Node& doc, const std::string& base_dir) {
   if (doc.IsDefined() && !doc.IsNull() && !doc.IsMap()) {
     throw ConfigError("", line_of(doc), "the file must be a map of keys (api, users, poll, ...)");
@@ -739,6 +792,7 @@ Config build(const YAML::Node& doc, const std::string& base_dir) {
     c.state_file = as_string(v);
     if (!c.state_file.empty()) c.state_file = resolve(base_dir, c.state_file);
   });
+  load_profiles(root, c.profiles);
   return c;
 }
 
@@ -757,7 +811,8 @@ std::string nearest_key(const std::string& text, int error_line) {
           std::span<const std::string_view>(kFeaturesKeys),
           std::span<const std::string_view>(kCallLogsKeys),
           std::span<const std::string_view>(kWebhookKeys),
-          std::span<const std::string_view>(kSubscriptionsKeys)}) {
+          std::span<const std::string_view>(kSubscriptionsKeys),
+          std::span<const std::string_view>(kProfileKeys)}) {
       all.insert(list.begin(), list.end());
     }
     return all;

@@ -120,6 +120,15 @@ struct SubscriptionsConfig {
   bool keep_on_shutdown = false;
 };
 
+// The feature states `vpbxctl checkout` puts a user back to (config key profiles.<name>); the
+// exporter reads and checks them but does not use them. Entries are featNames, upper-cased; a
+// trailing * matches every name with that prefix (CALL_FORWARD_*).
+struct FeatureProfile {
+  std::vector<std::string> inactive;
+  std::vector<std::string> active;
+  std::vector<std::string> clear_destinations;  // destinationUri emptied (call forwards)
+};
+
 struct Config {
   ApiConfig api;
   std::vector<User> users;  // the inline list and users_file, merged, no duplicates
@@ -134,6 +143,8 @@ struct Config {
   WebhookConfig webhook;
   SubscriptionsConfig subscriptions;
   std::string state_file;  // empty: nothing survives a restart
+  // By name; vpbxctl checkout uses "default" unless told otherwise.
+  std::map<std::string, FeatureProfile> profiles;
 };
 
 // Loads, resolves secrets and files relative to the config's folder, validates. Throws ConfigError.
