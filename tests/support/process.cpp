@@ -17,7 +17,7 @@ namespace vpbx::test {
 namespace {
 
 pid_t spawn(const std::string& binary, const std::vector<std::string>& args,
-            const std::string& log_file) {
+            const std::string& log_file, const std::string& err_file = "") {
   std::vector<char*> argv;
   argv.push_back(const_cast<char*>(binary.c_str()));
   for (const auto& a : args) argv.push_back(const_cast<char*>(a.c_str()));
@@ -30,6 +30,13 @@ pid_t spawn(const std::string& binary, const std::vector<std::string>& args,
       dup2(fd, 1);
       dup2(fd, 2);
       close(fd);
+    }
+    if (!err_file.empty()) {
+      const int err_fd = open(err_file.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0644);
+      if (err_fd >= 0) {
+        dup2(err_fd, 2);
+        close(err_fd);
+      }
     }
     // The test runner may block signals; the child starts with a clean mask.
     sigset_t none;
@@ -105,6 +112,17 @@ int run_command(const std::string& binary, const std::vector<std::string>& args,
   int status = 0;
   waitpid(pid, &status, 0);
   output = read_file(log_file);
+  return decode_status(status);
+}
+
+int run_command(const std::string& binary, const std::vector<std::string>& args, std::string& out,
+                std::string& err) {
+  const std::string dir = make_temp_dir();
+  const pid_t pid = spawn(binary, args, dir + "/stdout.log", dir + "/stderr.log");
+  int status = 0;
+  waitpid(pid, &status, 0);
+  out = read_file(dir + "/stdout.log");
+  err = read_file(dir + "/stderr.log");
   return decode_status(status);
 }
 

@@ -36,6 +36,10 @@ class ChildProcess {
 int run_command(const std::string& binary, const std::vector<std::string>& args,
                 std::string& output);
 
+// The same with stdout and stderr apart (a command's JSON on stdout, its errors on stderr).
+int run_command(const std::string& binary, const std::vector<std::string>& args, std::string& out,
+                std::string& err);
+
 std::string make_temp_dir();
 // A loopback port free at the time of the call, for a child that must be told its port upfront.
 int free_port();
