@@ -36,11 +36,22 @@ std::string printable(std::string_view text, std::size_t max_bytes) {
   return out;
 }
 
+namespace {
+
+// Columns on a terminal: UTF-8 continuation bytes take none ("…" is one column, three bytes).
+std::size_t columns(const std::string& text) {
+  return static_cast<std::size_t>(std::count_if(text.begin(), text.end(), [](char c) {
+    return (static_cast<unsigned char>(c) & 0xC0) != 0x80;
+  }));
+}
+
+}  // namespace
+
 void Table::print(std::ostream& out) const {
   std::vector<std::size_t> width(header_.size(), 0);
   const auto measure = [&](const std::vector<std::string>& row) {
     for (std::size_t i = 0; i < row.size() && i < width.size(); ++i) {
-      width[i] = std::max(width[i], row[i].size());
+      width[i] = std::max(width[i], columns(row[i]));
     }
   };
   measure(header_);
@@ -49,7 +60,7 @@ void Table::print(std::ostream& out) const {
     std::string text;
     for (std::size_t i = 0; i < row.size(); ++i) {
       text += row[i];
-      if (i + 1 < row.size()) text += std::string(width[i] - row[i].size() + 2, ' ');
+      if (i + 1 < row.size()) text += std::string(width[i] - columns(row[i]) + 2, ' ');
     }
     while (!text.empty() && text.back() == ' ') text.pop_back();
     out << text << "\n";

@@ -1,5 +1,10 @@
 // End to end: the real vpbxctl binary at check-out time: profiles, --dry-run, the bill read
 // page by page against the simulator's truth, and bulk work within the rate limit.
+#include <fcntl.h>
+#include <pty.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
 #include <algorithm>
 #include <catch2/catch.hpp>
 #include <string>
@@ -130,4 +135,37 @@ TEST_CASE("dnd --all-users stays within the rate limit, no progress line off a t
   CHECK(stats.api_requests == 12);  // per user: the features, the PUT, the read back
   CHECK(stats.max_requests_per_second <= 4);
   CHECK(stats.max_concurrent_requests <= 2);
+}
+
+TEST_CASE("on a terminal, bulk work shows one progress line on stderr", "[vpbxctl]") {
+  Fixture f;
+  // stderr is a pseudo-terminal, stdout a file: the progress goes to the terminal only.
+  int master = -1, slave = -1;
+  REQUIRE(openpty(&master, &slave, nullptr, nullptr, nullptr) == 0);
+  const std::string out_file = f.dir + "/stdout.txt";
+  const std::string config = "--config.file=" + f.dir + "/vpbx_exporter.yml";
+  const pid_t pid = fork();
+  REQUIRE(pid >= 0);
+  if (pid == 0) {
+    const int out = open(out_file.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0644);
+    dup2(out, 1);
+    dup2(slave, 2);
+    close(master);
+    execl(kCtl.c_str(), kCtl.c_str(), config.c_str(), "dnd", "--all-users", "on", nullptr);
+    _exit(127);
+  }
+  close(slave);
+  std::string terminal;
+  char buffer[4096];
+  for (ssize_t n; (n = read(master, buffer, sizeof buffer)) > 0;) terminal.append(buffer, n);
+  close(master);
+  int status = 0;
+  waitpid(pid, &status, 0);
+  CHECK(WIFEXITED(status));
+  CHECK(WEXITSTATUS(status) == 0);
+  CHECK_THAT(terminal, Contains("[1/3] ") && Contains("[3/3] ") && Contains("\r\033[K"));
+  CHECK_THAT(terminal, !Contains("CENTRAL_DND"));  // the results are on stdout
+  std::string out;
+  vpbx::test::run_command("/bin/cat", {out_file}, out);
+  CHECK_THAT(out, Contains("INACTIVE → ACTIVE") && !Contains("[1/3]"));
 }

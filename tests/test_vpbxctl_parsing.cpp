@@ -2,9 +2,11 @@
 // discovered users read from a live exporter's state file.
 #include <catch2/catch.hpp>
 #include <chrono>
+#include <sstream>
 #include <thread>
 
 #include "ctl/args.h"
+#include "ctl/output.h"
 #include "ctl/profile.h"
 #include "ctl/time_arg.h"
 #include "ctl/user_resolver.h"
@@ -184,4 +186,23 @@ TEST_CASE("discovered users are read from a live exporter's state file and journ
   const auto damaged = vpbx::state::read_learnt_users(file);
   CHECK(damaged.users.empty());
   CHECK_THAT(damaged.problem, Contains("not a state file"));
+}
+
+TEST_CASE("tables align by columns on the terminal, CSV quotes what it must", "[vpbxctl]") {
+  Table table({"ID", "SCOPE", "OWNER"});
+  table.add({"a", "userIds=1,2,3,… (8)", "exporter"});
+  table.add({"bb", "enterpriseNames=x", "other"});
+  std::ostringstream out;
+  table.print(out);
+  CHECK(out.str() ==
+        "ID  SCOPE                OWNER\n"
+        "a   userIds=1,2,3,… (8)  exporter\n"
+        "bb  enterpriseNames=x    other\n");
+  CHECK(csv_line({"a", "b,c", "say \"hi\""}) == "a,\"b,c\",\"say \"\"hi\"\"\"\n");
+  CHECK(printable("bad\x1b[2Jtext") == "bad?[2Jtext");
+  CHECK(hms(3723) == "1:02:03");
+  CHECK(failure_text("HTTP 400", R"({"status":400,"error":"Bad Request","message":"locked"})") ==
+        "HTTP 400: the platform answered \"locked\"");
+  CHECK(failure_text("HTTP 502", "<html>gateway</html>") ==
+        "HTTP 502: the platform answered \"<html>gateway</html>\"");
 }
