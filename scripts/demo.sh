@@ -2,7 +2,10 @@
 # The demo: builds, starts the VPBX simulator with live traffic, the exporter configured against
 # it and, when installed, Prometheus with the shipped rules and Alertmanager with the example
 # config (deploy/alertmanager/). Ctrl-C stops everything it started.
+# It also writes what vpbxctl and the seed's curl recipes need (.demo/vpbx_exporter.yml,
+# .demo/openapi-prod.cnf, .demo/header-api-prod) and prints how to run them.
 #   DEMO_USERS=20 DEMO_PORT=9876 scripts/demo.sh
+#   DEMO_BUILD_DIR=build-mine DEMO_DIR=/tmp/demo scripts/demo.sh   (another build and demo folder)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 scripts/install-deps.sh
@@ -13,13 +16,14 @@ simulator_port=${DEMO_SIMULATOR_PORT:-8090}
 prometheus_port=${DEMO_PROMETHEUS_PORT:-9090}
 alertmanager_port=${DEMO_ALERTMANAGER_PORT:-9093}
 alertmanager=$(command -v alertmanager || command -v prometheus-alertmanager || true)
-demo=$PWD/.demo
+build=$(realpath -m "${DEMO_BUILD_DIR:-build}")
+demo=${DEMO_DIR:-$PWD/.demo}
 mkdir -p "$demo"
 # The simulator starts a new world each time: so does the exporter's state.
 rm -f "$demo"/state.json*
 
-cmake -S . -B build -DCMAKE_BUILD_TYPE=RelWithDebInfo >/dev/null
-cmake --build build -j"$(nproc)" --target vpbx_exporter vpbx_simulator
+cmake -S . -B "$build" -DCMAKE_BUILD_TYPE=RelWithDebInfo >/dev/null
+cmake --build "$build" -j"$(nproc)" --target vpbx_exporter vpbx_simulator vpbxctl
 
 pids=()
 cleanup() {
@@ -39,9 +43,14 @@ umask 077
 echo "demo-password" >"$demo/password"
 echo "71c177e5-7417-4265-b97f-4595016dceb8" >"$demo/app_id"
 echo "demo-webhook-token-$RANDOM$RANDOM$RANDOM" >"$demo/webhook_token"
+# The seed's curl test environment (its two files, same names), for the recipes in the README.
+printf 'machine 127.0.0.1 login openapi@291908.bus.ent password %s\n' "$(cat "$demo/password")" \
+  >"$demo/openapi-prod.cnf"
+printf 'X-C5-Application: %s\nContent-Type: application/json\n' "$(cat "$demo/app_id")" \
+  >"$demo/header-api-prod"
 umask 022
 
-build/simulator/vpbx_simulator \
+"$build"/simulator/vpbx_simulator \
   --web.listen-address="127.0.0.1:$simulator_port" --users="$users" \
   --password-file="$demo/password" --application-id="$(cat "$demo/app_id")" \
   --calls-per-second=0.5 --feature-toggles-per-second=0.05 --history-calls=5 \
@@ -66,7 +75,7 @@ subscriptions: { manage: true, ttl: 1h, renew_before: 10m }
 state_file: state.json
 YAML
 
-build/exporter/vpbx_exporter --config.file="$demo/vpbx_exporter.yml" \
+"$build"/exporter/vpbx_exporter --config.file="$demo/vpbx_exporter.yml" \
   --web.listen-address="127.0.0.1:$exporter_port" >"$demo/exporter.log" 2>&1 &
 pids+=($!)
 
@@ -101,7 +110,7 @@ fi
 sleep 1
 cat <<TXT
 
-vpbx_exporter demo is running ($users simulated users, logs in .demo/):
+vpbx_exporter demo is running ($users simulated users, logs in $demo/):
   exporter:    http://127.0.0.1:$exporter_port/         (metrics: /metrics)
   simulator:   http://127.0.0.1:$simulator_port/_sim/truth   (the ground truth)
 TXT
@@ -110,6 +119,11 @@ command -v prometheus >/dev/null &&
 [ -n "$alertmanager" ] &&
   echo "  alertmanager: http://127.0.0.1:$alertmanager_port/#/alerts"
 echo "  dashboards:  dashboards/*.json (import into Grafana, or provision with deploy/grafana/)"
+cat <<TXT
+vpbxctl and the seed's curl recipes (README, "vpbxctl"), in another shell:
+  cd $demo && export PATH="$build/ctl:\$PATH" API=http://127.0.0.1:$simulator_port/openapi
+  vpbxctl users
+TXT
 echo "Press Ctrl-C to stop."
 wait -n "${pids[@]}" || true
-echo "a demo process exited; see .demo/*.log"
+echo "a demo process exited; see $demo/*.log"
