@@ -2,6 +2,7 @@
 
 #include <unistd.h>
 
+#include <filesystem>
 #include <map>
 
 #include "ctl/context.h"
@@ -11,6 +12,8 @@
 
 namespace vpbx::ctl {
 namespace {
+
+constexpr const char* kInstalledConfig = "/etc/vpbx_exporter/vpbx_exporter.yml";
 
 const std::map<std::string, Command>& commands() {
   static const std::map<std::string, Command> kCommands = {
@@ -67,7 +70,12 @@ int run(const std::vector<std::string>& argv) {
   if (!level) return usage_error("--log.level is debug, info, warn or error", command);
   log::configure(*level, log::Format::logfmt);
 
-  const std::string config_file = args.value("--config.file").value_or("vpbx_exporter.yml");
+  // As the exporter, vpbx_exporter.yml in the current folder; else the installed one.
+  std::string config_file = args.value("--config.file").value_or("vpbx_exporter.yml");
+  if (!args.has("--config.file") && !std::filesystem::exists(config_file) &&
+      std::filesystem::exists(kInstalledConfig)) {
+    config_file = kInstalledConfig;
+  }
   Context ctx;
   try {
     ctx.config = config::load_file(config_file);

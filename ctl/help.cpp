@@ -7,7 +7,8 @@ namespace {
 
 constexpr const char* kCommon = R"(
 GLOBAL OPTIONS
-  --config.file=FILE   the exporter's config (default vpbx_exporter.yml): api.*, users,
+  --config.file=FILE   the exporter's config (default vpbx_exporter.yml in the current
+                       folder, else /etc/vpbx_exporter/vpbx_exporter.yml): api.*, users,
                        users_file, state_file, webhook, call_logs, presence and profiles
   --format=FORMAT      table (default) or json; calls also writes csv
   --log.level=LEVEL    the API client's own log on stderr: debug, info, warn, error (default)
