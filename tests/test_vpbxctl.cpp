@@ -85,7 +85,8 @@ TEST_CASE("dnd: GET, change, PUT, GET again, before → after, idempotent", "[vp
 
   const Run off = f.run({"dnd", "+41225662194", "off", "--format=json"});
   CHECK(off.code == 0);
-  const auto change = parse(off.out)["changes"][0].GetObject();
+  const auto off_doc = parse(off.out);
+  const auto change = off_doc["changes"][0].GetObject();
   CHECK(std::string(change["before"]["status"].GetString()) == "ACTIVE");
   CHECK(std::string(change["after"]["status"].GetString()) == "INACTIVE");
   CHECK(f.feature(kRoom101, "CENTRAL_DND") == "INACTIVE");
@@ -144,7 +145,8 @@ TEST_CASE("a PUT the platform refuses shows its answer, names user and feature, 
   f.sim.set_faults(faults);
   const Run checkout = f.run({"checkout", "Room 101", "--no-bill", "--format=json"});
   CHECK(checkout.code == 1);
-  const auto change = parse(checkout.out)["checkouts"][0]["changes"][0].GetObject();
+  const auto checkout_doc = parse(checkout.out);
+  const auto change = checkout_doc["checkouts"][0]["changes"][0].GetObject();
   CHECK(std::string(change["result"].GetString()) == "refused");
   CHECK_THAT(change["message"].GetString(), Contains("locked at enterprise level"));
 }
@@ -152,7 +154,7 @@ TEST_CASE("a PUT the platform refuses shows its answer, names user and feature, 
 TEST_CASE("subscriptions: list marks the exporter's own, delete --foreign keeps them",
           "[vpbxctl]") {
   Fixture f;
-  const auto subscribe = [&](const std::string& url) {
+  const auto subscribe = [&](const std::string& url) -> std::string {
     const auto reply = f.api("POST", "v1/subscriptions",
                              R"({"expires":"2099-01-01T00:00:00.000Z","notificationUrl":")" + url +
                                  R"(","resourceType":"CALL_LOG","userIds":[176125]})");
