@@ -1,0 +1,327 @@
+// One connection of the transport: the TLS handshake, reading into the request parser,
+// handing a complete request to a lane, writing the answer, draining after an early one.
+#include <malloc.h>
+#include <openssl/err.h>
+#include <signal.h>
+#include <sys/epoll.h>
+#include <sys/socket.h>
+#include <sys/uio.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <cerrno>
+#include <mutex>
+#include <thread>
+#include <vector>
+
+#include "exporter/http/transport_impl.h"
+
+namespace vpbx::http::detail {
+
+void Transport::Impl::watch(Connection& c, std::uint32_t events) {
+  if (c.interest == events) return;
+  epoll_event event{};
+  event.events = events;
+  event.data.u64 = c.id;
+  ::epoll_ctl(epoll_fd, EPOLL_CTL_MOD, c.fd, &event);
+  c.interest = events;
+}
+
+void Transport::Impl::close(Connection& c) {
+  if (c.ssl != nullptr) {
+    if (c.phase != Connection::Phase::handshake) SSL_shutdown(c.ssl);  // best effort, no wait
+    SSL_free(c.ssl);
+    ERR_clear_error();
+  }
+  ::epoll_ctl(epoll_fd, EPOLL_CTL_DEL, c.fd, nullptr);
+  ::close(c.fd);
+  stats.connections_open.fetch_sub(1, std::memory_order_relaxed);
+  connections.erase(c.id);  // c is gone from here on
+}
+
+void Transport::Impl::close_all() {
+  while (!connections.empty()) close(*connections.begin()->second);
+}
+
+ssize_t Transport::Impl::receive(Connection& c, char* buffer, std::size_t size) {
+  if (c.ssl == nullptr) {
+    const ssize_t n = ::recv(c.fd, buffer, size, 0);
+    if (n >= 0) return n;
+    return errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR ? -1 : -2;
+  }
+  const int n = SSL_read(c.ssl, buffer, static_cast<int>(size));
+  if (n > 0) return n;
+  switch (SSL_get_error(c.ssl, n)) {
+    case SSL_ERROR_WANT_READ:
+      watch(c, kIn | (c.out_done < c.out_head.size() + c.out_body.size() ? kOut : 0u));
+      return -1;
+    case SSL_ERROR_WANT_WRITE:
+      watch(c, EPOLLOUT);
+      return -1;
+    case SSL_ERROR_ZERO_RETURN:
+      return 0;
+    default:
+      ERR_clear_error();
+      return -2;
+  }
+}
+
+ssize_t Transport::Impl::transmit(Connection& c, const char* data, std::size_t size,
+                                  const char* more, std::size_t more_size) {
+  if (c.ssl == nullptr) {
+    iovec parts[2] = {{const_cast<char*>(data), size}, {const_cast<char*>(more), more_size}};
+    msghdr message{};
+    message.msg_iov = parts;
+    message.msg_iovlen = more_size > 0 ? 2 : 1;
+    const ssize_t n = ::sendmsg(c.fd, &message, MSG_NOSIGNAL);
+    if (n >= 0) return n;
+    return errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR ? -1 : -2;
+  }
+  c.tls_write_wants_read = false;
+  const int n = SSL_write(c.ssl, data, static_cast<int>(std::min<std::size_t>(size, 1 << 30)));
+  if (n > 0) return n;
+  switch (SSL_get_error(c.ssl, n)) {
+    case SSL_ERROR_WANT_READ:
+      c.tls_write_wants_read = true;
+      return -1;
+    case SSL_ERROR_WANT_WRITE:
+      return -1;
+    default:
+      ERR_clear_error();
+      return -2;
+  }
+}
+
+bool Transport::Impl::flush(Connection& c) {
+  const std::size_t total = c.out_head.size() + c.out_body.size();
+  bool progressed = false;
+  while (c.out_done < total) {
+    const char* data;
+    std::size_t size;
+    const char* more = nullptr;
+    std::size_t more_size = 0;
+    if (c.out_done < c.out_head.size()) {
+      data = c.out_head.data() + c.out_done;
+      size = c.out_head.size() - c.out_done;
+      more = c.out_body.data();
+      more_size = c.out_body.size();
+    } else {
+      data = c.out_body.data() + (c.out_done - c.out_head.size());
+      size = total - c.out_done;
+    }
+    const ssize_t n = transmit(c, data, size, more, more_size);
+    if (n == -2) {
+      close(c);
+      return false;
+    }
+    if (n < 0) break;
+    c.out_done += static_cast<std::size_t>(n);
+    progressed = true;
+  }
+  const bool pending = c.out_done < total;
+  if (c.phase == Connection::Phase::writing) {
+    // A client that reads nothing for a request timeout is dropped.
+    if (progressed) c.deadline = Clock::now() + options.request_timeout;
+    watch(c, !pending ? 0u : c.tls_write_wants_read ? kIn : kOut);
+  } else {
+    watch(c, kIn | (pending ? kOut : 0u));  // an interim 100 Continue while reading
+  }
+  if (!pending && c.phase != Connection::Phase::writing) {
+    c.out_head.clear();
+    c.out_done = 0;
+  }
+  return true;
+}
+
+void Transport::Impl::start_write(Connection& c, std::string head, std::string body, bool close) {
+  c.phase = Connection::Phase::writing;
+  c.out_head = std::move(head);
+  c.out_body = std::move(body);
+  c.out_done = 0;
+  c.close_after_write = close;
+  c.deadline = Clock::now() + (close ? kErrorWriteTimeout : options.request_timeout);
+  if (!flush(c)) return;
+  if (c.out_done == c.out_head.size() + c.out_body.size()) finish_response(c);
+}
+
+void Transport::Impl::finish_response(Connection& c) {
+  if (stopping.load(std::memory_order_relaxed)) {
+    close(c);
+    return;
+  }
+  if (c.close_after_write) {
+    const bool unread = c.parser.state() == RequestParser::State::failed ||
+                        c.parser.state() == RequestParser::State::body || !c.pending.empty();
+    if (!unread || c.ssl != nullptr) {
+      close(c);
+      return;
+    }
+    ::shutdown(c.fd, SHUT_WR);
+    c.phase = Connection::Phase::draining;
+    c.deadline = Clock::now() + kDrainTimeout;
+    watch(c, kIn);
+    return;
+  }
+  c.out_head.clear();
+  const bool large = c.out_body.capacity() >= kTrimAfterBytes;
+  c.out_body = std::string();
+  if (large) ::malloc_trim(0);
+  c.out_done = 0;
+  c.parser.reset();
+  c.continue_sent = false;
+  c.request_started = false;
+  c.phase = Connection::Phase::reading;
+  c.waiting_since = Clock::now();
+  c.deadline = c.waiting_since + options.idle_timeout;
+  watch(c, EPOLLIN);
+  if (!c.pending.empty()) {
+    const std::string pipelined = std::move(c.pending);
+    c.pending.clear();
+    const std::uint64_t id = c.id;
+    take_input(c, pipelined);
+    if (connections.find(id) == connections.end()) return;
+  }
+  // TLS may hold decrypted bytes the socket no longer signals.
+  if (c.phase == Connection::Phase::reading) read_available(c);
+}
+
+void Transport::Impl::answer_error(Connection& c, int status, const std::string& text) {
+  Response response = Response::text(status, text + "\n");
+  start_write(c, serialize_head(response, true), std::move(response.body), true);
+}
+
+void Transport::Impl::dispatch(Connection& c) {
+  const RequestHead& head = c.parser.head();
+  Job job;
+  job.connection = c.id;
+  job.keep_alive = head.keep_alive;
+  Request& request = job.request;
+  request.method = head.method;
+  request.path = head.path;
+  request.query = head.query;
+  request.remote_address = c.peer;
+  for (const auto& [name, value] : head.headers) {
+    auto [it, inserted] = request.headers.emplace(name, value);
+    if (!inserted) it->second += ", " + value;  // repeated headers fold into one list
+  }
+  request.body = std::move(c.parser.body());
+  c.head_request = head.method == "HEAD";
+  c.phase = Connection::Phase::processing;
+  watch(c, 0);  // errors and hang-ups are still reported
+  Lane& lane = priority && priority(request.path) ? urgent : general;
+  {
+    std::lock_guard lock(lane.mutex);
+    lane.jobs.push_back(std::move(job));
+  }
+  lane.ready.notify_one();
+}
+
+void Transport::Impl::take_input(Connection& c, std::string_view data) {
+  const std::size_t used = c.parser.feed(data);
+  if (!c.request_started && c.parser.started()) {
+    // The request timeout counts from its first byte, not from when the connection went idle.
+    c.request_started = true;
+    c.deadline = Clock::now() + options.request_timeout;
+  }
+  switch (c.parser.state()) {
+    case RequestParser::State::failed:
+      stats.requests_malformed.fetch_add(1, std::memory_order_relaxed);
+      answer_error(
+          c, c.parser.error_status(),
+          std::string(reason_phrase(c.parser.error_status())) + ": " + c.parser.error_reason());
+      return;
+    case RequestParser::State::complete:
+      c.pending.append(data.substr(used));
+      dispatch(c);
+      return;
+    case RequestParser::State::body:
+      if (c.parser.head().expect_continue && !c.continue_sent) {
+        c.continue_sent = true;
+        c.out_head = "HTTP/1.1 100 Continue\r\n\r\n";
+        c.out_done = 0;
+        flush(c);
+      }
+      return;
+    case RequestParser::State::head:
+      return;
+  }
+}
+
+void Transport::Impl::read_available(Connection& c) {
+  char buffer[kReadChunk];
+  const std::uint64_t id = c.id;
+  while (c.phase == Connection::Phase::reading) {
+    const ssize_t n = receive(c, buffer, sizeof buffer);
+    if (n == -1) return;
+    if (n <= 0) {
+      close(c);  // end of stream or error: nothing can be answered
+      return;
+    }
+    take_input(c, std::string_view(buffer, static_cast<std::size_t>(n)));
+    if (connections.find(id) == connections.end()) return;
+  }
+}
+
+void Transport::Impl::handshake(Connection& c) {
+  const int rc = SSL_do_handshake(c.ssl);
+  if (rc == 1) {
+    c.phase = Connection::Phase::reading;
+    watch(c, EPOLLIN);
+    read_available(c);
+    return;
+  }
+  switch (SSL_get_error(c.ssl, rc)) {
+    case SSL_ERROR_WANT_READ:
+      watch(c, EPOLLIN);
+      return;
+    case SSL_ERROR_WANT_WRITE:
+      watch(c, EPOLLOUT);
+      return;
+    default:
+      stats.tls_handshake_failures.fetch_add(1, std::memory_order_relaxed);
+      ERR_clear_error();
+      close(c);
+  }
+}
+
+void Transport::Impl::on_event(Connection& c, std::uint32_t events) {
+  if (events & EPOLLERR) {
+    close(c);
+    return;
+  }
+  switch (c.phase) {
+    case Connection::Phase::handshake:
+      handshake(c);
+      return;
+    case Connection::Phase::processing:
+      // Only a hang-up gets here (nothing else is watched): the answer has nobody to go to.
+      if (events & EPOLLHUP) close(c);
+      return;
+    case Connection::Phase::writing:
+      if (!flush(c)) return;
+      if (c.out_done == c.out_head.size() + c.out_body.size()) finish_response(c);
+      return;
+    case Connection::Phase::draining: {
+      char buffer[kReadChunk];
+      while (true) {
+        const ssize_t n = ::recv(c.fd, buffer, sizeof buffer, 0);
+        if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR)) return;
+        c.drained += n > 0 ? static_cast<std::size_t>(n) : 0;
+        if (n <= 0 || c.drained > kMaxDrainBytes) {
+          close(c);
+          return;
+        }
+      }
+    }
+    case Connection::Phase::reading: {
+      const std::uint64_t id = c.id;
+      if ((events & EPOLLOUT) && c.out_done < c.out_head.size()) {
+        if (!flush(c)) return;
+      }
+      if (connections.find(id) != connections.end()) read_available(c);
+      return;
+    }
+  }
+}
+
+}  // namespace vpbx::http::detail

@@ -1,0 +1,146 @@
+#pragma once
+// Inside the transport (transport.h), shared by its two halves: transport.cpp (the I/O thread's
+// loop, accepting, deadlines, the workers, start and stop) and transport_connection.cpp (one
+// connection: TLS handshake, reading into the parser, dispatching, writing the answer).
+// response_head.cpp writes the head of an answer.
+
+#include <sys/epoll.h>
+#include <sys/types.h>
+
+#include <condition_variable>
+#include <deque>
+#include <mutex>
+#include <thread>
+#include <unordered_map>
+#include <vector>
+
+#include "exporter/http/transport.h"
+
+namespace vpbx::http::detail {
+
+using Clock = std::chrono::steady_clock;
+
+inline constexpr std::uint32_t kIn = EPOLLIN;
+inline constexpr std::uint32_t kOut = EPOLLOUT;
+inline constexpr std::uint64_t kListenerId = 0;
+inline constexpr std::uint64_t kWakeId = 1;
+inline constexpr std::size_t kReadChunk = 16384;
+// Deadlines are checked this often; they are enforced to within this much.
+inline constexpr auto kSweepInterval = std::chrono::milliseconds(25);
+// An error answer (400, 408, ...) gets this long to go out before the connection is dropped.
+inline constexpr auto kErrorWriteTimeout = std::chrono::seconds(1);
+// After an answer that ends the connection early (413 on a declared length, 400), what the client
+// is still sending is read and dropped for a while before closing: closing with unread data
+// makes the kernel send a reset, which can destroy the answer before the client reads it.
+inline constexpr auto kDrainTimeout = std::chrono::seconds(2);
+inline constexpr std::size_t kMaxDrainBytes = 64 << 20;
+inline constexpr std::size_t kFileDescriptorReserve = 64;  // for the state file, libcurl, logs
+// Bodies at least this large are handed back to the system once sent (a 10k-user scrape):
+// otherwise the RSS stays at the scrape's peak (bench/results.md).
+inline constexpr std::size_t kTrimAfterBytes = 4 << 20;
+
+// The status line's reason phrase ("" for an unknown status).
+const char* reason_phrase(int status);
+// "HTTP/1.1 ..." with Date, Content-Type, Content-Length, the handler's headers (never ones that
+// would contradict ours) and Connection, up to the blank line.
+std::string serialize_head(const Response& response, bool close);
+
+struct Transport::Impl {
+  struct Connection {
+    enum class Phase { handshake, reading, processing, writing, draining };
+    std::uint64_t id = 0;
+    int fd = -1;
+    SSL* ssl = nullptr;
+    std::string peer;
+    Phase phase = Phase::reading;
+    RequestParser parser;
+    std::string pending;  // bytes read beyond the request being served (pipelining)
+    std::string out_head;
+    std::string out_body;
+    std::size_t out_done = 0;  // of out_head + out_body
+    bool close_after_write = false;
+    bool continue_sent = false;
+    bool request_started = false;
+    bool head_request = false;
+    bool tls_write_wants_read = false;  // SSL_write waits for the peer (a TLS key update)
+    std::size_t drained = 0;            // bytes dropped after an early answer
+    std::uint32_t interest = 0;
+    Clock::time_point deadline;
+    Clock::time_point waiting_since;  // for the choice of whom to close at max_connections
+
+    explicit Connection(ParserLimits limits) : parser(limits) {}
+  };
+
+  struct Job {
+    std::uint64_t connection = 0;
+    Request request;
+    bool keep_alive = true;
+  };
+
+  struct Done {
+    std::uint64_t connection = 0;
+    std::string head;
+    std::string body;
+    bool close = false;
+  };
+
+  // A queue of complete requests and the workers that take from it.
+  struct Lane {
+    std::mutex mutex;
+    std::condition_variable ready;
+    std::deque<Job> jobs;
+    std::vector<std::thread> threads;
+  };
+
+  Impl(TransportOptions o, RequestHandler h, PriorityTest p)
+      : options(std::move(o)), handler(std::move(h)), priority(std::move(p)) {}
+
+  TransportOptions options;
+  RequestHandler handler;
+  PriorityTest priority;
+  TransportStats stats;
+  int listen_fd = -1;
+  int epoll_fd = -1;
+  int wake_fd = -1;
+  int bound_port = 0;
+  std::size_t max_connections = 0;
+  bool accept_paused = false;
+  std::atomic<bool> stopping{false};
+  std::thread io_thread;
+  Lane general;
+  Lane urgent;
+  std::mutex done_mutex;
+  std::vector<Done> done;
+
+  // Owned by the I/O thread.
+  std::unordered_map<std::uint64_t, std::unique_ptr<Connection>> connections;
+  std::uint64_t next_id = 2;
+
+  void run_io();
+  void run_worker(Lane& lane);
+  void accept_all();
+  bool evict_one();
+  void on_event(Connection& c, std::uint32_t events);
+  void drain_done();
+  void sweep();
+
+  void handshake(Connection& c);
+  void read_available(Connection& c);
+  void take_input(Connection& c, std::string_view data);
+  void dispatch(Connection& c);
+  void answer_error(Connection& c, int status, const std::string& text);
+  void start_write(Connection& c, std::string head, std::string body, bool close);
+  // Returns false when the connection was closed.
+  bool flush(Connection& c);
+  void finish_response(Connection& c);
+  void watch(Connection& c, std::uint32_t events);
+  void close(Connection& c);
+  void close_all();
+
+  // TLS-or-plain I/O: >0 bytes, 0 end of stream, -1 would block (c.interest updated), -2 error.
+  ssize_t receive(Connection& c, char* buffer, std::size_t size);
+  ssize_t transmit(Connection& c, const char* data, std::size_t size, const char* more,
+                   std::size_t more_size);
+};
+
+}  // namespace vpbx::http::detail
