@@ -130,9 +130,16 @@ printf 'ARGS="--web.listen-address=127.0.0.1:%s"\n' "$exp_port" >/etc/default/pr
 setpriv --reuid=vpbx_exporter --regid=vpbx_exporter --init-groups -- /usr/bin/vpbx_exporter --config.file="$config" $ARGS >"$work/exporter.log" 2>&1 &
 exp_pid=$!
 metrics() { curl -sf "http://127.0.0.1:$exp_port/metrics"; }
-wait_for 60 sh -c "curl -sf http://127.0.0.1:$exp_port/metrics | grep -qx 'vpbx_up 1'" ||
+# has PATTERN: the scrape has a line matching PATTERN (read whole first: grep -q exits early,
+# which under pipefail would fail the pipeline).
+has() { local text; text=$(metrics) && grep -q -- "$1" <<<"$text"; }
+reloaded_after() {
+  local text; text=$(metrics) || return 1
+  awk -v before="$1" '/^vpbx_config_last_reload_success_timestamp_seconds /{found=1; exit !($2 > before)} END{if(!found) exit 1}' <<<"$text"
+}
+wait_for 60 has '^vpbx_up 1$' ||
   fail "the installed exporter does not show vpbx_up 1"
-wait_for 30 sh -c "curl -sf http://127.0.0.1:$exp_port/metrics | grep -q '^vpbx_user_'" ||
+wait_for 30 has '^vpbx_user_' ||
   fail "no user metrics"
 wait_for 30 test -s /var/lib/vpbx_exporter/state.json || fail "no state file in /var/lib/vpbx_exporter"
 [ "$(stat -c %U /var/lib/vpbx_exporter/state.json)" = vpbx_exporter ] || fail "the state file is not the user's"
@@ -142,10 +149,9 @@ sed -i 's|^  server: 1s |  server: 2s |' "$config"
 before=$(metrics | sed -n 's/^vpbx_config_last_reload_success_timestamp_seconds //p')
 sleep 1.1  # the reload timestamp has whole seconds
 kill -HUP "$exp_pid"
-wait_for 30 sh -c "curl -sf http://127.0.0.1:$exp_port/metrics |
-  awk '/^vpbx_config_last_reload_success_timestamp_seconds /{exit !(\$2 > $before)}'" ||
+wait_for 30 reloaded_after "$before" ||
   fail "SIGHUP did not reload"
-metrics | grep -qx 'vpbx_config_last_reload_successful 1' || fail "the reload did not succeed"
+has '^vpbx_config_last_reload_successful 1$' || fail "the reload did not succeed"
 echo "reload by SIGHUP: applied"
 kill -TERM "$exp_pid"
 wait "$exp_pid" || fail "the exporter did not stop cleanly (exit $?)"
