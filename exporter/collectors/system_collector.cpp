@@ -1,8 +1,11 @@
 #include "exporter/collectors/system_collector.h"
 
-#include "exporter/collectors/families.h"
+#include "exporter/metrics/families.h"
 
 namespace vpbx::collectors {
+
+using metrics::add_gauge;
+using metrics::make_family;
 
 bool SystemCollector::poll(api::Client& client) {
   auto result = client.get_server_info();

@@ -5,26 +5,19 @@
 #include <set>
 #include <thread>
 
-#include "exporter/collectors/families.h"
+#include "exporter/metrics/families.h"
 
 namespace vpbx::state {
 namespace {
 
 using prometheus::MetricFamily;
 using prometheus::MetricType;
-using vpbx::collectors::add_gauge;
-using vpbx::collectors::make_family;
+using vpbx::metrics::add_counter;
+using vpbx::metrics::add_gauge;
+using vpbx::metrics::make_family;
 
 std::size_t index_of(Direction d) {
   return static_cast<std::size_t>(d);
-}
-
-void add_counter(MetricFamily& family,
-                 std::initializer_list<std::pair<const char*, std::string>> labels, double value) {
-  prometheus::ClientMetric metric;
-  for (const auto& [name, label_value] : labels) metric.label.push_back({name, label_value});
-  metric.counter.value = value;
-  family.metric.push_back(std::move(metric));
 }
 
 }  // namespace

@@ -9,7 +9,7 @@
 #include <string>
 #include <utility>
 
-namespace vpbx::collectors {
+namespace vpbx::metrics {
 
 inline prometheus::MetricFamily make_family(std::string name, std::string help,
                                             prometheus::MetricType type) {
@@ -29,4 +29,13 @@ inline void add_gauge(prometheus::MetricFamily& family,
   family.metric.push_back(std::move(metric));
 }
 
-}  // namespace vpbx::collectors
+inline void add_counter(prometheus::MetricFamily& family,
+                        std::initializer_list<std::pair<const char*, std::string>> labels,
+                        double value) {
+  prometheus::ClientMetric metric;
+  for (const auto& [name, label_value] : labels) metric.label.push_back({name, label_value});
+  metric.counter.value = value;
+  family.metric.push_back(std::move(metric));
+}
+
+}  // namespace vpbx::metrics
