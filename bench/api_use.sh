@@ -1,9 +1,9 @@
 #!/usr/bin/env bash
 # Steady-state API use of the whole exporter with push healthy, in compressed time.
-# The README's recommended intervals (presence and features 1h, call logs 30m, fallback 60s,
-# system 60s, subscriptions ttl 24h / renew_before 2h) divided by SCALE, against the simulator
-# with live traffic and pushes; API requests counted by the simulator over a measured window,
-# then scaled back to requests per user per hour.
+# The recommended intervals of docs/subscriptions.md (presence and features 1h, call logs 30m,
+# fallback 60s, system 60s, subscriptions ttl 24h / renew_before 2h) divided by SCALE, against the
+# simulator with live traffic and pushes; API requests counted by the simulator over a measured
+# window, then scaled back to requests per user per hour.
 #   bench/api_use.sh [BUILD_DIR]      (default: build)   SCALE=120 USERS=100 WINDOW=120
 set -euo pipefail
 cd "$(dirname "$0")/.."

@@ -43,7 +43,7 @@ umask 077
 echo "demo-password" >"$demo/password"
 echo "71c177e5-7417-4265-b97f-4595016dceb8" >"$demo/app_id"
 echo "demo-webhook-token-$RANDOM$RANDOM$RANDOM" >"$demo/webhook_token"
-# The seed's curl test environment (its two files, same names), for the recipes in the README.
+# The seed's curl test environment (its two files, same names), for the recipes in docs/vpbxctl.md.
 printf 'machine 127.0.0.1 login openapi@291908.bus.ent password %s\n' "$(cat "$demo/password")" \
   >"$demo/openapi-prod.cnf"
 printf 'X-C5-Application: %s\nContent-Type: application/json\n' "$(cat "$demo/app_id")" \
@@ -120,7 +120,7 @@ command -v prometheus >/dev/null &&
   echo "  alertmanager: http://127.0.0.1:$alertmanager_port/#/alerts"
 echo "  dashboards:  dashboards/*.json (import into Grafana, or provision with deploy/grafana/)"
 cat <<TXT
-vpbxctl and the seed's curl recipes (README, "vpbxctl"), in another shell:
+vpbxctl and the seed's curl recipes (docs/vpbxctl.md), in another shell:
   cd $demo && export PATH="$build/ctl:\$PATH" API=http://127.0.0.1:$simulator_port/openapi
   vpbxctl users
 TXT

@@ -4,8 +4,8 @@
 //
 // Why not CivetWeb's thread per connection: a client that sends half a request held one of its
 // workers until the request timeout, so 200 such clients on the webhook left no worker for
-// /metrics (every scrape timed out; README "Hostile clients"). Here a slow client costs a socket
-// and at most max_head_bytes + max_body_bytes of buffer, whatever it does; the whole request
+// /metrics (every scrape timed out; docs/http.md, "Hostile clients"). Here a slow client costs a
+// socket and at most max_head_bytes + max_body_bytes of buffer, whatever it does; the whole request
 // must arrive within request_timeout; and scrapes and health checks have workers of their own,
 // so a flood of webhook requests cannot delay them either. At max_connections, the connection
 // that has waited longest for its request is closed to make room for the new one.
