@@ -25,6 +25,9 @@ execute_process(COMMAND gzip -9nc ${PROJECT_BINARY_DIR}/packaging/changelog
 install(FILES README.md ${VPBX_DEB_DIR}/debian/copyright ${VPBX_DEB_CHANGELOG}
         DESTINATION ${CMAKE_INSTALL_DATADIR}/doc/prometheus-vpbx-exporter
         COMPONENT exporter EXCLUDE_FROM_ALL)
+# The README links to docs/*.md: install them beside it, so that its links resolve.
+install(DIRECTORY docs/ DESTINATION ${CMAKE_INSTALL_DATADIR}/doc/prometheus-vpbx-exporter/docs
+        COMPONENT exporter EXCLUDE_FROM_ALL FILES_MATCHING PATTERN "*.md")
 install(FILES ${VPBX_DEB_DIR}/debian/copyright ${VPBX_DEB_CHANGELOG}
         DESTINATION ${CMAKE_INSTALL_DATADIR}/doc/vpbx-simulator COMPONENT simulator EXCLUDE_FROM_ALL)
 
