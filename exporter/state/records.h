@@ -4,6 +4,7 @@
 // only then committed (folded into what /metrics shows): a crash between a scrape and the next
 // snapshot can never make Prometheus' increase() count a call twice.
 
+#include <cstddef>
 #include <cstdint>
 #include <optional>
 #include <string>
@@ -12,6 +13,10 @@
 namespace vpbx::state {
 
 enum class Direction { incoming, outgoing, other };
+// A Direction as an index into per-direction arrays.
+inline std::size_t index_of(Direction d) {
+  return static_cast<std::size_t>(d);
+}
 
 struct CallRecord {
   std::string id;
