@@ -1,103 +1,30 @@
 #include "exporter/http/server.h"
 
-#include <crypt.h>
 #include <malloc.h>
-#include <netdb.h>
-#include <openssl/err.h>
 #include <openssl/ssl.h>
 #include <prometheus/metric_family.h>
-#include <sys/socket.h>
 
 #include <algorithm>
-#include <cctype>
-#include <chrono>
-#include <cstdlib>
-#include <ctime>
-#include <filesystem>
-#include <fstream>
 #include <mutex>
-#include <random>
 #include <set>
 #include <shared_mutex>
 #include <stdexcept>
-#include <unordered_map>
 
+#include "exporter/http/basic_auth.h"
 #include "exporter/http/detail.h"
 #include "exporter/http/exposition.h"
 #include "exporter/http/gzip.h"
+#include "exporter/http/listener.h"
 #include "exporter/http/transport.h"
 #include "exporter/log/log.h"
 
 namespace vpbx::http {
 
-namespace detail {
-
-ListenAddress parse_listen_address(const std::string& address) {
-  const auto colon = address.rfind(':');
-  if (colon == std::string::npos) {
-    throw std::runtime_error("listen address '" + address + "': expected host:port or :port");
-  }
-  ListenAddress result;
-  result.host = address.substr(0, colon);
-  const std::string port = address.substr(colon + 1);
-  if (port.empty() || port.size() > 5 ||
-      !std::all_of(port.begin(), port.end(), [](unsigned char c) { return std::isdigit(c); }) ||
-      std::stoi(port) > 65535) {
-    throw std::runtime_error("listen address '" + address + "': bad port '" + port + "'");
-  }
-  result.port = std::stoi(port);
-  if (!result.host.empty() && result.host.front() == '[') {
-    throw std::runtime_error("listen address '" + address +
-                             "': IPv6 is not supported by this CivetWeb build");
-  }
-  return result;
-}
-
-std::optional<std::string> base64_decode(std::string_view text) {
-  static constexpr std::string_view alphabet =
-      "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
-  if (text.size() % 4 != 0) return std::nullopt;
-  std::string out;
-  out.reserve(text.size() / 4 * 3);
-  unsigned buffer = 0;
-  int bits = 0;
-  std::size_t padding = 0;
-  for (std::size_t i = 0; i < text.size(); ++i) {
-    const char c = text[i];
-    if (c == '=') {
-      // Padding only at the very end, at most two.
-      if (i + 2 < text.size()) return std::nullopt;
-      ++padding;
-      continue;
-    }
-    if (padding != 0) return std::nullopt;
-    const auto value = alphabet.find(c);
-    if (value == std::string_view::npos) return std::nullopt;
-    buffer = (buffer << 6) | static_cast<unsigned>(value);
-    bits += 6;
-    if (bits >= 8) {
-      bits -= 8;
-      out.push_back(static_cast<char>((buffer >> bits) & 0xFF));
-    }
-  }
-  return out;
-}
-
-}  // namespace detail
-
 namespace {
-
-using Clock = std::chrono::steady_clock;
 
 constexpr int kMetricsGzipLevel = 1;
 // Scrapes of at least this many series return their memory to the system afterwards.
 constexpr std::size_t kTrimAfterSeries = 20000;
-
-std::string lower(std::string text) {
-  std::transform(text.begin(), text.end(), text.begin(),
-                 [](unsigned char c) { return static_cast<char>(std::tolower(c)); });
-  return text;
-}
 
 struct RouteEntry {
   std::string method;
@@ -113,99 +40,8 @@ bool prefix_matches(const std::string& prefix, const std::string& path) {
   return path.size() == prefix.size() || prefix.back() == '/' || path[prefix.size()] == '/';
 }
 
-// Successful basic-auth checks, remembered for a minute: bcrypt at cost 10 takes ~100 ms, and a
-// scrape every few seconds should not pay it each time. Keys are SHA-256-crypt digests of
-// user, password and hash under a per-process random salt, so the memory holds no password, and a
-// changed hash or password never hits a stale entry. Failures are never cached: guessing stays
-// slow.
-class AuthCache {
- public:
-  AuthCache() {
-    static constexpr char chars[] =
-        "./0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz";
-    std::random_device random;
-    std::string salt;
-    for (int i = 0; i < 16; ++i) salt.push_back(chars[random() % 64]);
-    setting_ = "$5$rounds=1000$" + salt + "$";
-  }
-
-  std::optional<std::string> key(const std::string& user, const std::string& password,
-                                 const std::string& hash) const {
-    const std::string phrase = user + ":" + password + ":" + hash;
-    if (phrase.find('\0') != std::string::npos) return std::nullopt;
-    auto data = std::make_unique<crypt_data>();
-    const char* digest = crypt_r(phrase.c_str(), setting_.c_str(), data.get());
-    if (digest == nullptr || digest[0] == '*') return std::nullopt;
-    return std::string(digest);
-  }
-
-  bool contains(const std::string& key) {
-    std::lock_guard lock(mutex_);
-    const auto it = entries_.find(key);
-    if (it == entries_.end()) return false;
-    if (Clock::now() >= it->second) {
-      entries_.erase(it);
-      return false;
-    }
-    return true;
-  }
-
-  void insert(const std::string& key) {
-    std::lock_guard lock(mutex_);
-    const auto now = Clock::now();
-    if (entries_.size() >= kMaxEntries) {
-      std::erase_if(entries_, [now](const auto& entry) { return now >= entry.second; });
-      if (entries_.size() >= kMaxEntries) entries_.clear();
-    }
-    entries_[key] = now + kTtl;
-  }
-
- private:
-  static constexpr std::size_t kMaxEntries = 1024;
-  static constexpr auto kTtl = std::chrono::seconds(60);
-  std::string setting_;
-  std::mutex mutex_;
-  std::unordered_map<std::string, Clock::time_point> entries_;
-};
-
-// Any valid bcrypt hash: unknown users are checked against it so that their answer takes as
-// long as a wrong password does, and user names cannot be probed by timing.
-constexpr const char* kDummyHash = "$2b$10$pC2nQmwiPwFwIg/z5LAX3OgaNMldHDMwML3P90CuR7YlzPPYZJgom";
-
 Response plain(int status, const std::string& body) {
   return Response::text(status, body + "\n");
-}
-
-// The TLS context of --web.config.file: certificate chain, key and the lowest version allowed.
-SSL_CTX* make_tls_context(const TlsConfig& tls) {
-  const auto failure = [](SSL_CTX* ctx, const std::string& what) {
-    const unsigned long code = ERR_get_error();
-    ERR_clear_error();
-    char text[256] = "unknown error";
-    if (code != 0) ERR_error_string_n(code, text, sizeof text);
-    if (ctx != nullptr) SSL_CTX_free(ctx);
-    return std::runtime_error("TLS: " + what + " (" + text + ")");
-  };
-  SSL_CTX* ctx = SSL_CTX_new(TLS_server_method());
-  if (ctx == nullptr) throw failure(ctx, "cannot create a context");
-  int min_version = TLS1_2_VERSION;
-  if (tls.min_version == "TLS10") min_version = TLS1_VERSION;
-  if (tls.min_version == "TLS11") min_version = TLS1_1_VERSION;
-  if (tls.min_version == "TLS13") min_version = TLS1_3_VERSION;
-  SSL_CTX_set_min_proto_version(ctx, min_version);
-  SSL_CTX_set_options(ctx, SSL_OP_NO_RENEGOTIATION | SSL_OP_CIPHER_SERVER_PREFERENCE);
-  // Writes resume with the rest of the buffer, which the transport may have moved.
-  SSL_CTX_set_mode(ctx, SSL_MODE_ENABLE_PARTIAL_WRITE | SSL_MODE_ACCEPT_MOVING_WRITE_BUFFER);
-  if (SSL_CTX_use_certificate_chain_file(ctx, tls.cert_file.c_str()) != 1) {
-    throw failure(ctx, "cannot use the certificate " + tls.cert_file);
-  }
-  if (SSL_CTX_use_PrivateKey_file(ctx, tls.key_file.c_str(), SSL_FILETYPE_PEM) != 1) {
-    throw failure(ctx, "cannot use the key " + tls.key_file);
-  }
-  if (SSL_CTX_check_private_key(ctx) != 1) {
-    throw failure(ctx, "the key does not match the certificate " + tls.cert_file);
-  }
-  return ctx;
 }
 
 // The transport's own figures, so that an attack shows on the dashboards rather than only as
@@ -272,7 +108,7 @@ struct Server::Impl {
   SSL_CTX* tls_context = nullptr;
   std::unique_ptr<detail::Transport> transport;
   int bound_port = 0;
-  AuthCache auth_cache;
+  detail::AuthCache auth_cache;
   log::OncePerValue logged_failures;
 
   // What /metrics rendered, freed only after the answer is handed to the I/O thread: freeing
@@ -293,29 +129,8 @@ void Server::Impl::log_failure(const std::string& route, const std::string& what
 }
 
 bool Server::Impl::authorized(const Request& request) {
-  const auto& users = options.web.basic_auth_users;
-  if (users.empty()) return true;
-  const std::string header = request.header("authorization");
-  if (header.size() < 6 || lower(header.substr(0, 6)) != "basic ") return false;
-  std::string_view encoded(header);
-  encoded.remove_prefix(6);
-  while (!encoded.empty() && encoded.front() == ' ') encoded.remove_prefix(1);
-  const auto decoded = detail::base64_decode(encoded);
-  if (!decoded) return false;
-  const auto colon = decoded->find(':');
-  if (colon == std::string::npos) return false;
-  const std::string user = decoded->substr(0, colon);
-  const std::string password = decoded->substr(colon + 1);
-  const auto it = users.find(user);
-  if (it == users.end()) {
-    verify_bcrypt(password, kDummyHash);
-    return false;
-  }
-  const auto key = auth_cache.key(user, password, it->second);
-  if (key && auth_cache.contains(*key)) return true;
-  if (!verify_bcrypt(password, it->second)) return false;
-  if (key) auth_cache.insert(*key);
-  return true;
+  return detail::basic_auth_ok(options.web.basic_auth_users, request.header("authorization"),
+                               auth_cache);
 }
 
 Response Server::Impl::render_metrics(const Request& request, Scraped& families) {
@@ -495,26 +310,10 @@ void Server::start() {
   } catch (const std::exception& e) {
     throw std::runtime_error(where + ": " + e.what());
   }
-  std::string host = address.host;
-  if (!host.empty()) {
-    // Names such as "localhost" are resolved here, once, to the IPv4 address to bind.
-    addrinfo hints{};
-    hints.ai_family = AF_INET;
-    hints.ai_socktype = SOCK_STREAM;
-    addrinfo* found = nullptr;
-    if (getaddrinfo(host.c_str(), nullptr, &hints, &found) != 0 || found == nullptr) {
-      throw std::runtime_error(where + ": cannot resolve '" + host + "' to an IPv4 address");
-    }
-    char numeric[NI_MAXHOST];
-    const int rc = getnameinfo(found->ai_addr, found->ai_addrlen, numeric, sizeof numeric, nullptr,
-                               0, NI_NUMERICHOST);
-    freeaddrinfo(found);
-    if (rc != 0) throw std::runtime_error(where + ": cannot resolve '" + host + "'");
-    host = numeric;
-  }
+  const std::string host = detail::resolve_ipv4(address.host, where);
   if (o.web.tls && impl_->tls_context == nullptr) {
     try {
-      impl_->tls_context = make_tls_context(*o.web.tls);
+      impl_->tls_context = detail::make_tls_context(*o.web.tls);
     } catch (const std::exception& e) {
       throw std::runtime_error(where + ": " + e.what());
     }
