@@ -319,7 +319,9 @@ TEST_CASE("1,000 users are polled with the request rate never above the limit",
       60s));
   presence.stop();
   const auto stats = sim.stats();
-  CHECK(stats.max_requests_per_second <= 250);
+  // The server's 1 s window counts arrivals, which a loaded machine delays by up to ~100 ms: it
+  // may hold that much more than the 250 the limiter started in any second.
+  CHECK(stats.max_requests_per_second <= 250 + 25);
   CHECK(stats.max_concurrent_requests <= 4);
   CHECK(stats.connections_accepted <= 4);
   // Every user was polled once: none left in "unknown".
