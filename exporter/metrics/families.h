@@ -20,22 +20,21 @@ inline prometheus::MetricFamily make_family(std::string name, std::string help,
   return family;
 }
 
-inline void add_gauge(prometheus::MetricFamily& family,
-                      std::initializer_list<std::pair<const char*, std::string>> labels,
-                      double value) {
-  prometheus::ClientMetric metric;
+using Labels = std::initializer_list<std::pair<const char*, std::string>>;
+
+// A new sample of `family` with `labels`; the caller sets its value.
+inline prometheus::ClientMetric& add_sample(prometheus::MetricFamily& family, Labels labels) {
+  auto& metric = family.metric.emplace_back();
   for (const auto& [name, label_value] : labels) metric.label.push_back({name, label_value});
-  metric.gauge.value = value;
-  family.metric.push_back(std::move(metric));
+  return metric;
 }
 
-inline void add_counter(prometheus::MetricFamily& family,
-                        std::initializer_list<std::pair<const char*, std::string>> labels,
-                        double value) {
-  prometheus::ClientMetric metric;
-  for (const auto& [name, label_value] : labels) metric.label.push_back({name, label_value});
-  metric.counter.value = value;
-  family.metric.push_back(std::move(metric));
+inline void add_gauge(prometheus::MetricFamily& family, Labels labels, double value) {
+  add_sample(family, labels).gauge.value = value;
+}
+
+inline void add_counter(prometheus::MetricFamily& family, Labels labels, double value) {
+  add_sample(family, labels).counter.value = value;
 }
 
 }  // namespace vpbx::metrics
