@@ -39,7 +39,7 @@ int main(int argc, char** argv) {
   vpbx::http::ServerOptions options;  // the exporter's defaults (threads, timeouts)
   options.listen_address = listen;
   vpbx::http::Server server(options);
-  server.add_collectable(store);
+  server.add_text_source(store);
   server.start();
   std::printf("port %d\n", server.port());
   std::fflush(stdout);

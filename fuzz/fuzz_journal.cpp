@@ -28,7 +28,7 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
     fuzz::check_batch_round_trip(batch);
     store.commit(batch, /*replay=*/true);
   }
-  (void)store.Collect();
+  (void)store.exposition();
   // Text from the journal is not checked like the network's (a NUL in a login is cut on the
   // first reload), hence not strict.
   fuzz::check_snapshot_reloads(store, /*strict=*/false);

@@ -46,7 +46,7 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
   const state::Batch batch = store.take_pending();
   fuzz::check_batch_round_trip(batch);
   store.commit(batch);
-  (void)store.Collect();
+  (void)store.exposition();
   fuzz::check_snapshot_reloads(store, /*strict=*/true);
   // Replayed as after a crash: every call in the batch is already seen, so nothing moves.
   const std::string before = fuzz::canonical_snapshot(store);

@@ -30,7 +30,7 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
                 "a refused state file changed the store");
     return 0;
   }
-  (void)store.Collect();
+  (void)store.exposition();
   fuzz::check_snapshot_reloads(store, /*strict=*/true);
   return 0;
 }

@@ -68,7 +68,7 @@ struct Stack {
     return users;
   }
 
-  std::string exposition() const { return prometheus::TextSerializer().Serialize(store.Collect()); }
+  std::string exposition() const { return store.exposition(); }
   std::string self_metrics() const {
     return prometheus::TextSerializer().Serialize(registry->Collect());
   }

@@ -55,7 +55,7 @@ vpbx::api::CallLog call(const std::string& id, std::int64_t user = 176125,
 }
 
 double outgoing_answered(const Store& store, const std::string& user = "Room 101") {
-  const auto text = prometheus::TextSerializer().Serialize(store.Collect());
+  const auto text = store.exposition();
   return sample_value(text, "vpbx_user_calls_total",
                       {{"user", user}, {"direction", "outgoing"}, {"answered", "true"}})
       .value_or(-1);
@@ -302,7 +302,7 @@ TEST_CASE("a user removed from the config does not come back from the state file
   Persistence persistence(file, store);
   persistence.load();
   CHECK_FALSE(store.knows(176129));
-  const auto text = prometheus::TextSerializer().Serialize(store.Collect());
+  const auto text = store.exposition();
   CHECK(text.find("+41225662195") == std::string::npos);
 }
 

@@ -29,7 +29,7 @@ vpbx::config::Config two_rooms() {
 }
 
 std::string exposition(const Store& store) {
-  return prometheus::TextSerializer().Serialize(store.Collect());
+  return store.exposition();
 }
 
 vpbx::api::CallLog call(const std::string& id, std::int64_t user, const std::string& direction,

@@ -87,7 +87,7 @@ struct Harness {
     options.listen_address = "127.0.0.1:0";
     options.max_body_bytes = config.max_body_bytes;
     server = std::make_unique<vpbx::http::Server>(options);
-    server->add_collectable(store);
+    server->add_text_source(store);
     server->add_collectable(registry);
     server->route("GET", "/-/healthy", [](const vpbx::http::Request&) {
       return vpbx::http::Response::text(200, "ok\n");
@@ -116,7 +116,7 @@ struct Harness {
   HttpReply push(const std::string& body) const { return post("/webhook/" + kToken, body); }
 
   std::string store_text() const {
-    return prometheus::TextSerializer().Serialize(store->Collect());
+    return store->exposition();
   }
   std::string metrics_text() const {
     return prometheus::TextSerializer().Serialize(registry->Collect());

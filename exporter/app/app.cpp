@@ -88,7 +88,7 @@ App::App(Flags flags, config::Config config, http::WebConfig web_config)
   reload_timestamp_.Set(unix_now());
 
   server_->add_collectable(system_);
-  server_->add_collectable(store_);
+  server_->add_text_source(store_);
   server_->add_collectable(push_health_);
   server_->add_collectable(registry_);
   server_->add_collectable(process_);

@@ -6,50 +6,17 @@
 #include <limits>
 #include <string_view>
 
+#include "exporter/metrics/text_format.h"
+
 namespace vpbx::http {
 namespace {
 
+using metrics::write_double;
+using metrics::write_escaped;
+using metrics::write_uint;
 using prometheus::ClientMetric;
 using prometheus::MetricFamily;
 using prometheus::MetricType;
-
-void write_double(std::string& out, double value) {
-  if (std::isnan(value)) {
-    out += "NaN";
-  } else if (std::isinf(value)) {
-    out += value < 0 ? "-Inf" : "+Inf";
-  } else if (value == std::trunc(value) && std::fabs(value) < 9007199254740992.0) {
-    // Whole numbers as integers (le="1000000000", not "1e+09"), as prometheus-cpp writes them:
-    // a bucket's le is part of the series' identity.
-    char buffer[24];
-    const auto result =
-        std::to_chars(buffer, buffer + sizeof buffer, static_cast<std::int64_t>(value));
-    out.append(buffer, result.ptr);
-  } else {
-    char buffer[32];
-    const auto result = std::to_chars(buffer, buffer + sizeof buffer, value);
-    out.append(buffer, result.ptr);
-  }
-}
-
-void write_uint(std::string& out, std::uint64_t value) {
-  char buffer[24];
-  const auto result = std::to_chars(buffer, buffer + sizeof buffer, value);
-  out.append(buffer, result.ptr);
-}
-
-// Label values escape backslash, double quote and newline; HELP escapes backslash and newline.
-void write_escaped(std::string& out, std::string_view text, bool quote) {
-  std::size_t start = 0;
-  for (std::size_t i = 0; i < text.size(); ++i) {
-    const char c = text[i];
-    if (c != '\\' && c != '\n' && !(quote && c == '"')) continue;
-    out.append(text.data() + start, i - start);
-    out += c == '\n' ? "\\n" : c == '"' ? "\\\"" : "\\\\";
-    start = i + 1;
-  }
-  out.append(text.data() + start, text.size() - start);
-}
 
 // The sample's name and labels, up to the space before its value. `extra` (le, quantile) comes
 // last, as prometheus-cpp puts it.
@@ -90,36 +57,10 @@ void write_tail(std::string& out, const ClientMetric& metric) {
   out += '\n';
 }
 
-const char* type_name(MetricType type) {
-  switch (type) {
-    case MetricType::Counter:
-      return "counter";
-    case MetricType::Gauge:
-      return "gauge";
-    case MetricType::Summary:
-      return "summary";
-    case MetricType::Histogram:
-      return "histogram";
-    default:
-      return "untyped";
-  }
-}
-
 // After each sample, `flush` may hand what is written so far on.
 void write_family(std::string& out, const MetricFamily& family,
                   const std::function<void()>& flush = {}) {
-  if (!family.help.empty()) {
-    out += "# HELP ";
-    out += family.name;
-    out += ' ';
-    write_escaped(out, family.help, false);
-    out += '\n';
-  }
-  out += "# TYPE ";
-  out += family.name;
-  out += ' ';
-  out += type_name(family.type);
-  out += '\n';
+  metrics::write_family_head(out, family.name, family.help, family.type);
   for (const auto& metric : family.metric) {
     switch (family.type) {
       case MetricType::Counter:
@@ -187,15 +128,14 @@ void write_exposition(std::string& out, const std::vector<MetricFamily>& familie
 
 void write_exposition(const std::vector<MetricFamily>& families,
                       const std::function<void(std::string_view)>& sink, std::size_t chunk_bytes) {
-  std::string buffer;
-  buffer.reserve(chunk_bytes + 4096);
-  const std::function<void()> flush = [&] {
-    if (buffer.size() < chunk_bytes) return;
-    sink(buffer);
-    buffer.clear();
-  };
-  for (const auto& family : families) write_family(buffer, family, flush);
-  if (!buffer.empty()) sink(buffer);
+  metrics::TextOutput out(sink, chunk_bytes);
+  write_exposition(out, families);
+  out.finish();
+}
+
+void write_exposition(metrics::TextOutput& out, std::span<const MetricFamily> families) {
+  const std::function<void()> flush = [&out] { out.line_done(); };
+  for (const auto& family : families) write_family(out.text(), family, flush);
 }
 
 std::string exposition(const std::vector<MetricFamily>& families) {

@@ -7,9 +7,12 @@
 
 #include <cstddef>
 #include <functional>
+#include <span>
 #include <string>
 #include <string_view>
 #include <vector>
+
+#include "exporter/metrics/text_format.h"
 
 namespace vpbx::http {
 
@@ -23,5 +26,7 @@ std::string exposition(const std::vector<prometheus::MetricFamily>& families);
 void write_exposition(const std::vector<prometheus::MetricFamily>& families,
                       const std::function<void(std::string_view)>& sink,
                       std::size_t chunk_bytes = 1 << 16);
+// The same text appended to `out`, which hands it on in whole lines.
+void write_exposition(metrics::TextOutput& out, std::span<const prometheus::MetricFamily> families);
 
 }  // namespace vpbx::http

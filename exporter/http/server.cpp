@@ -103,8 +103,13 @@ struct Server::Impl {
   ServerOptions options;
   mutable std::shared_mutex routes_mutex;
   std::vector<RouteEntry> routes;
-  std::mutex collectables_mutex;
-  std::vector<std::weak_ptr<prometheus::Collectable>> collectables;
+  // One of the two is set.
+  struct Source {
+    std::weak_ptr<prometheus::Collectable> families;
+    std::weak_ptr<const metrics::TextSource> text;
+  };
+  std::mutex sources_mutex;
+  std::vector<Source> sources;
   SSL_CTX* tls_context = nullptr;
   std::unique_ptr<detail::Transport> transport;
   int bound_port = 0;
@@ -134,27 +139,55 @@ bool Server::Impl::authorized(const Request& request) {
 }
 
 Response Server::Impl::render_metrics(const Request& request, Scraped& families) {
-  std::vector<std::shared_ptr<prometheus::Collectable>> sources;
+  struct Live {
+    std::shared_ptr<prometheus::Collectable> families;
+    std::shared_ptr<const metrics::TextSource> text;
+    std::size_t begin = 0, end = 0;  // its families in `families`
+  };
+  std::vector<Live> live;
   {
-    std::lock_guard lock(collectables_mutex);
-    std::erase_if(collectables, [](const auto& weak) { return weak.expired(); });
-    for (const auto& weak : collectables) {
-      if (auto source = weak.lock()) sources.push_back(std::move(source));
+    std::lock_guard lock(sources_mutex);
+    std::erase_if(sources,
+                  [](const Source& s) { return s.families.expired() && s.text.expired(); });
+    for (const auto& source : sources) {
+      Live l{source.families.lock(), source.text.lock()};
+      if (l.families || l.text) live.push_back(std::move(l));
     }
   }
   // Collected outside the lock: a slow collector must not block registration or other scrapes.
-  for (const auto& source : sources) {
-    try {
-      auto collected = source->Collect();
-      std::move(collected.begin(), collected.end(), std::back_inserter(families));
-    } catch (const std::exception& e) {
-      // A throwing Collect() is a bug; the other sources are still worth serving.
-      log_failure(options.telemetry_path, std::string("Collect(): ") + e.what());
-    } catch (...) {
-      log_failure(options.telemetry_path, "Collect(): unknown exception");
+  for (auto& source : live) {
+    source.begin = families.size();
+    if (source.families) {
+      try {
+        auto collected = source.families->Collect();
+        std::move(collected.begin(), collected.end(), std::back_inserter(families));
+      } catch (const std::exception& e) {
+        // A throwing Collect() is a bug; the other sources are still worth serving.
+        log_failure(options.telemetry_path, std::string("Collect(): ") + e.what());
+      } catch (...) {
+        log_failure(options.telemetry_path, "Collect(): unknown exception");
+      }
     }
+    source.end = families.size();
   }
+  const std::size_t own_begin = families.size();
   if (transport) append_transport_metrics(transport->stats(), families);
+  // Text sources write while the answer is written, in their place among the others.
+  const auto write_all = [&](metrics::TextOutput& out) {
+    const auto write_families = [&](std::size_t begin, std::size_t end) {
+      write_exposition(
+          out, std::span<const prometheus::MetricFamily>(families).subspan(begin, end - begin));
+    };
+    for (const auto& source : live) {
+      if (source.text) {
+        source.text->write_exposition(out);
+      } else {
+        write_families(source.begin, source.end);
+      }
+    }
+    write_families(own_begin, families.size());
+    out.finish();
+  };
   Response response;
   response.content_type = "text/plain; version=0.0.4; charset=utf-8";
   response.headers.emplace_back("Vary", "Accept-Encoding");
@@ -163,7 +196,8 @@ Response Server::Impl::render_metrics(const Request& request, Scraped& families)
       // Compressed while it is written: a 10k-user text (30 MB) never exists whole. Level 1:
       // 2.8x faster than 6 on that text for a body 15 % larger (bench/results.md).
       GzipStream gzip(kMetricsGzipLevel);
-      write_exposition(families, [&gzip](std::string_view chunk) { gzip.write(chunk); });
+      metrics::TextOutput out([&gzip](std::string_view chunk) { gzip.write(chunk); });
+      write_all(out);
       response.body = gzip.finish();
       response.headers.emplace_back("Content-Encoding", "gzip");
       return response;
@@ -171,7 +205,8 @@ Response Server::Impl::render_metrics(const Request& request, Scraped& families)
       log_failure(options.telemetry_path, e.what());  // the plain body still goes out
     }
   }
-  response.body = exposition(families);
+  metrics::TextOutput out([&response](std::string_view chunk) { response.body += chunk; });
+  write_all(out);
   return response;
 }
 
@@ -284,8 +319,13 @@ Server::~Server() {
 }
 
 void Server::add_collectable(std::weak_ptr<prometheus::Collectable> collectable) {
-  std::lock_guard lock(impl_->collectables_mutex);
-  impl_->collectables.push_back(std::move(collectable));
+  std::lock_guard lock(impl_->sources_mutex);
+  impl_->sources.push_back({std::move(collectable), {}});
+}
+
+void Server::add_text_source(std::weak_ptr<const metrics::TextSource> source) {
+  std::lock_guard lock(impl_->sources_mutex);
+  impl_->sources.push_back({{}, std::move(source)});
 }
 
 void Server::route(const std::string& method, const std::string& path, Handler handler,

@@ -14,6 +14,7 @@
 #include <vector>
 
 #include "exporter/http/web_config.h"
+#include "exporter/metrics/text_format.h"
 
 struct mg_context;
 struct mg_connection;
@@ -61,8 +62,10 @@ class Server {
   Server(const Server&) = delete;
   Server& operator=(const Server&) = delete;
 
-  // Sources for /metrics, collected in order at every scrape.
+  // Sources for /metrics, written in the order they were added at every scrape: families
+  // collected from a Collectable, or text a TextSource writes itself.
   void add_collectable(std::weak_ptr<prometheus::Collectable> collectable);
+  void add_text_source(std::weak_ptr<const metrics::TextSource> source);
   // Exact path, one method; several methods may share a path. Unknown path: 404; known path with
   // another method: 405 with Allow. A prefix route matches the path and everything below it.
   // `authenticated` routes need the web config's basic auth (when it has users); the webhook is

@@ -4,8 +4,6 @@
 // snapshot of it (a scrape never sees a half-applied update, and never waits on the API).
 // Series are rebuilt from the store at every scrape, so a removed user's series simply vanish.
 
-#include <prometheus/collectable.h>
-
 #include <array>
 #include <cstdint>
 #include <deque>
@@ -22,6 +20,7 @@
 #include "exporter/api/models.h"
 #include "exporter/config/config.h"
 #include "exporter/log/log.h"
+#include "exporter/metrics/text_format.h"
 #include "exporter/state/presence_state.h"
 #include "exporter/state/records.h"
 
@@ -71,7 +70,7 @@ struct UserSnapshot {
   bool discovered = false;
 };
 
-class Store : public prometheus::Collectable {
+class Store : public metrics::TextSource {
  public:
   // Takes users and options from the config; on reload, users no longer configured (and not
   // discovered) lose their state and so their series.
@@ -140,7 +139,9 @@ class Store : public prometheus::Collectable {
   // than `history_floor_ms`. See Persistence::load().
   void restart_counters(std::int64_t history_floor_ms);
 
-  std::vector<prometheus::MetricFamily> Collect() const override;
+  // The store's series in the text format, written from its records at scrape time.
+  void write_exposition(metrics::TextOutput& out) const override;
+  std::string exposition() const;
 
  private:
   struct FeatureState {
@@ -178,6 +179,10 @@ class Store : public prometheus::Collectable {
   bool set_feature(UserState& user, const api::Feature& feature, bool count_change,
                    bool* kept = nullptr);
   void remember_unknown_call_log(const std::string& id);
+  // Calls write_user(text, id, user) for every user, in chunks under the lock; the text goes to
+  // `out` between chunks.
+  template <typename WriteUser>
+  void write_users(metrics::TextOutput& out, WriteUser write_user) const;
 
   mutable std::mutex mutex_;
   std::map<std::int64_t, UserState> users_;

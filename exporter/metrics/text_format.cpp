@@ -1,0 +1,89 @@
+#include "exporter/metrics/text_format.h"
+
+#include <charconv>
+#include <cmath>
+#include <utility>
+
+namespace vpbx::metrics {
+namespace {
+
+const char* type_name(prometheus::MetricType type) {
+  switch (type) {
+    case prometheus::MetricType::Counter:
+      return "counter";
+    case prometheus::MetricType::Gauge:
+      return "gauge";
+    case prometheus::MetricType::Summary:
+      return "summary";
+    case prometheus::MetricType::Histogram:
+      return "histogram";
+    default:
+      return "untyped";
+  }
+}
+
+}  // namespace
+
+void write_double(std::string& out, double value) {
+  if (std::isnan(value)) {
+    out += "NaN";
+  } else if (std::isinf(value)) {
+    out += value < 0 ? "-Inf" : "+Inf";
+  } else if (value == std::trunc(value) && std::fabs(value) < 9007199254740992.0) {
+    char buffer[24];
+    const auto result =
+        std::to_chars(buffer, buffer + sizeof buffer, static_cast<std::int64_t>(value));
+    out.append(buffer, result.ptr);
+  } else {
+    char buffer[32];
+    const auto result = std::to_chars(buffer, buffer + sizeof buffer, value);
+    out.append(buffer, result.ptr);
+  }
+}
+
+void write_uint(std::string& out, std::uint64_t value) {
+  char buffer[24];
+  const auto result = std::to_chars(buffer, buffer + sizeof buffer, value);
+  out.append(buffer, result.ptr);
+}
+
+void write_escaped(std::string& out, std::string_view text, bool quote) {
+  std::size_t start = 0;
+  for (std::size_t i = 0; i < text.size(); ++i) {
+    const char c = text[i];
+    if (c != '\\' && c != '\n' && !(quote && c == '"')) continue;
+    out.append(text.data() + start, i - start);
+    out += c == '\n' ? "\\n" : c == '"' ? "\\\"" : "\\\\";
+    start = i + 1;
+  }
+  out.append(text.data() + start, text.size() - start);
+}
+
+void write_family_head(std::string& out, std::string_view name, std::string_view help,
+                       prometheus::MetricType type) {
+  if (!help.empty()) {
+    out += "# HELP ";
+    out += name;
+    out += ' ';
+    write_escaped(out, help, false);
+    out += '\n';
+  }
+  out += "# TYPE ";
+  out += name;
+  out += ' ';
+  out += type_name(type);
+  out += '\n';
+}
+
+TextOutput::TextOutput(Sink sink, std::size_t chunk_bytes)
+    : sink_(std::move(sink)), chunk_bytes_(chunk_bytes) {
+  buffer_.reserve(chunk_bytes_ + 4096);
+}
+
+void TextOutput::flush() {
+  if (buffer_.empty()) return;
+  sink_(buffer_);
+  buffer_.clear();
+}
+
+}  // namespace vpbx::metrics

@@ -1,0 +1,54 @@
+#pragma once
+// The pieces of the text exposition format 0.0.4, shared by the writer of metric families
+// (http/exposition.cpp) and the state store, which writes its series straight from its records.
+
+#include <prometheus/metric_type.h>
+
+#include <cstddef>
+#include <cstdint>
+#include <functional>
+#include <string>
+#include <string_view>
+
+namespace vpbx::metrics {
+
+// Values in their shortest round-trip form; whole numbers as integers (le="1000000000", not
+// "1e+09"), as prometheus-cpp writes them: a bucket's le is part of the series' identity.
+void write_double(std::string& out, double value);
+void write_uint(std::string& out, std::uint64_t value);
+// Label values escape backslash, double quote and newline (`quote`); HELP escapes backslash and
+// newline.
+void write_escaped(std::string& out, std::string_view text, bool quote);
+// "# HELP name help\n# TYPE name type\n" (no HELP line for an empty help).
+void write_family_head(std::string& out, std::string_view name, std::string_view help,
+                       prometheus::MetricType type);
+
+// Text handed to a sink in pieces of about `chunk_bytes`, each of whole lines: append lines to
+// text(), call line_done() after each, finish() at the end.
+class TextOutput {
+ public:
+  using Sink = std::function<void(std::string_view)>;
+  explicit TextOutput(Sink sink, std::size_t chunk_bytes = 1 << 16);
+  std::string& text() { return buffer_; }
+  void line_done() {
+    if (buffer_.size() >= chunk_bytes_) flush();
+  }
+  void finish() { flush(); }
+
+ private:
+  void flush();
+  Sink sink_;
+  std::size_t chunk_bytes_;
+  std::string buffer_;
+};
+
+// Something that writes its own series as text at scrape time, rather than as MetricFamily
+// objects: the state store, whose 10k users make 300k series.
+class TextSource {
+ public:
+  virtual ~TextSource() = default;
+  // Never throws.
+  virtual void write_exposition(TextOutput& out) const = 0;
+};
+
+}  // namespace vpbx::metrics
