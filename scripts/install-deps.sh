@@ -8,7 +8,7 @@ packages=(
   prometheus-cpp-dev libcivetweb-dev rapidjson-dev libcurl4-openssl-dev libyaml-cpp-dev
   catch2 zlib1g-dev libcrypt-dev libssl-dev
   prometheus prometheus-alertmanager wrk
-  prometheus-pushgateway libbenchmark-dev python3
+  prometheus-pushgateway libbenchmark-dev python3 python3-prometheus-client
   clang-14 libfuzzer-14-dev libclang-rt-14-dev ccache
   lintian
 )
