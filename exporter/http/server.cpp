@@ -5,6 +5,7 @@
 #include <prometheus/metric_family.h>
 
 #include <algorithm>
+#include <atomic>
 #include <mutex>
 #include <set>
 #include <shared_mutex>
@@ -110,6 +111,7 @@ struct Server::Impl {
   };
   std::mutex sources_mutex;
   std::vector<Source> sources;
+  std::atomic<std::size_t> last_plain_bytes{0};
   SSL_CTX* tls_context = nullptr;
   std::unique_ptr<detail::Transport> transport;
   int bound_port = 0;
@@ -205,8 +207,12 @@ Response Server::Impl::render_metrics(const Request& request, Scraped& families)
       log_failure(options.telemetry_path, e.what());  // the plain body still goes out
     }
   }
+  // Sized as the last plain answer: a 30 MB text grown by doubling costs copies and page faults.
+  const std::size_t last = last_plain_bytes.load(std::memory_order_relaxed);
+  response.body.reserve(last + last / 16);
   metrics::TextOutput out([&response](std::string_view chunk) { response.body += chunk; });
   write_all(out);
+  last_plain_bytes.store(response.body.size(), std::memory_order_relaxed);
   return response;
 }
 

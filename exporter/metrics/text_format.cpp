@@ -48,6 +48,10 @@ void write_uint(std::string& out, std::uint64_t value) {
 }
 
 void write_escaped(std::string& out, std::string_view text, bool quote) {
+  if (text.find_first_of(quote ? "\\\n\"" : "\\\n") == std::string_view::npos) {
+    out += text;  // the common case: nothing to escape
+    return;
+  }
   std::size_t start = 0;
   for (std::size_t i = 0; i < text.size(); ++i) {
     const char c = text[i];

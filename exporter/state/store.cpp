@@ -59,6 +59,11 @@ void Store::relabel() {
     if (uses[state.label] > 1) {
       state.label = !state.identity.login.empty() ? state.identity.login : std::to_string(id);
     }
+    state.series_labels = "enterprise=\"";
+    metrics::write_escaped(state.series_labels, state.identity.enterprise, true);
+    state.series_labels += "\",user=\"";
+    metrics::write_escaped(state.series_labels, state.label, true);
+    state.series_labels += '"';
   }
 }
 

@@ -156,6 +156,7 @@ class Store : public metrics::TextSource {
   struct UserState {
     config::User identity;
     std::string label;
+    std::string series_labels;  // enterprise="…",user="…", escaped: how every series starts
     bool configured = false;
     bool discovered = false;
     PresenceState presence = PresenceState::unknown;

@@ -21,14 +21,10 @@ using metrics::write_escaped;
 using prometheus::MetricType;
 
 // name{enterprise="…",user="…"  — the labels every per-user series starts with.
-void open_user_sample(std::string& out, std::string_view name, const std::string& enterprise,
-                      const std::string& user) {
+void open_user_sample(std::string& out, std::string_view name, const std::string& series_labels) {
   out += name;
-  out += "{enterprise=\"";
-  write_escaped(out, enterprise, true);
-  out += "\",user=\"";
-  write_escaped(out, user, true);
-  out += '"';
+  out += '{';
+  out += series_labels;
 }
 
 void add_label(std::string& out, std::string_view name, std::string_view value) {
@@ -106,7 +102,7 @@ void Store::write_exposition(metrics::TextOutput& out) const {
   FamilyHead info("vpbx_user_info", "A user's identity, for joins; always 1.", MetricType::Gauge);
   write_users(out, [&](std::string& text, std::int64_t id, const UserState& user) {
     info.before_sample(text);
-    open_user_sample(text, info.name(), user.identity.enterprise, user.label);
+    open_user_sample(text, info.name(), user.series_labels);
     add_label(text, "user_id", std::to_string(id));
     add_label(text, "login", user.identity.login);
     add_label(text, "number", user.identity.number);
@@ -119,7 +115,7 @@ void Store::write_exposition(metrics::TextOutput& out) const {
   write_users(out, [&](std::string& text, std::int64_t, const UserState& user) {
     presence.before_sample(text);
     for (const auto state : kPresenceStates) {
-      open_user_sample(text, presence.name(), user.identity.enterprise, user.label);
+      open_user_sample(text, presence.name(), user.series_labels);
       add_label(text, "state", to_string(state));
       close_sample(text, user.presence == state ? 1 : 0);
     }
@@ -130,7 +126,7 @@ void Store::write_exposition(metrics::TextOutput& out) const {
   write_users(out, [&](std::string& text, std::int64_t, const UserState& user) {
     for (const auto& [name, feature] : user.features) {
       active.before_sample(text);
-      open_user_sample(text, active.name(), user.identity.enterprise, user.label);
+      open_user_sample(text, active.name(), user.series_labels);
       add_label(text, "feature", name);
       close_sample(text, feature.active ? 1 : 0);
     }
@@ -143,7 +139,7 @@ void Store::write_exposition(metrics::TextOutput& out) const {
       for (const auto& [name, feature] : user.features) {
         if (feature.destination.empty()) continue;
         destinations.before_sample(text);
-        open_user_sample(text, destinations.name(), user.identity.enterprise, user.label);
+        open_user_sample(text, destinations.name(), user.series_labels);
         add_label(text, "feature", name);
         add_label(text, "destination", feature.destination);
         close_sample(text, 1);
@@ -155,7 +151,7 @@ void Store::write_exposition(metrics::TextOutput& out) const {
   write_users(out, [&](std::string& text, std::int64_t, const UserState& user) {
     for (const auto& [name, count] : user.feature_changes) {
       changes.before_sample(text);
-      open_user_sample(text, changes.name(), user.identity.enterprise, user.label);
+      open_user_sample(text, changes.name(), user.series_labels);
       add_label(text, "feature", name);
       close_sample(text, count);
     }
@@ -169,7 +165,7 @@ void Store::write_exposition(metrics::TextOutput& out) const {
       if (direction == Direction::other && counts[0] == 0 && counts[1] == 0) continue;
       calls.before_sample(text);
       for (const int answered : {0, 1}) {
-        open_user_sample(text, calls.name(), user.identity.enterprise, user.label);
+        open_user_sample(text, calls.name(), user.series_labels);
         add_label(text, "direction", to_string(direction));
         add_label(text, "answered", answered ? "true" : "false");
         close_sample(text, counts[answered]);
@@ -184,7 +180,7 @@ void Store::write_exposition(metrics::TextOutput& out) const {
       const auto& counts = user.calls.calls[d];
       if (direction == Direction::other && counts[0] == 0 && counts[1] == 0) continue;
       seconds.before_sample(text);
-      open_user_sample(text, seconds.name(), user.identity.enterprise, user.label);
+      open_user_sample(text, seconds.name(), user.series_labels);
       add_label(text, "direction", to_string(direction));
       close_sample(text, user.calls.duration_seconds[d]);
     }
