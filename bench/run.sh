@@ -353,7 +353,7 @@ WEBHOOK_RATIO_MIN=$(printf '%s\n' "${WEBHOOK_ROWS[@]}" | awk -F'|' '$2 ~ /export
   echo
   echo "A state store filled in-process with 1,000 or 10,000 users (1,000 per enterprise), each with the"
   echo "seed's 19 features (one room in ten with DND or CFU on), presence and three counted calls, served by"
-  echo "the exporter's own \`http::Server\` (\`bench/scrape_server.cpp\`): the same \`Store::Collect()\` and"
+  echo "the exporter's own \`http::Server\` (\`bench/scrape_server.cpp\`): the same store exposition and"
   echo "\`/metrics\` code as the exporter, without polling 10k users through a 10 requests/s API first (that"
   echo "would take an hour). The Pushgateway gets the same exposition text (PUT), then both are scraped the"
   echo "same way: one keep-alive connection, ${SCRAPE_INTERVAL_MS} ms between scrapes, 20 scrapes at 1k and 10"
@@ -384,8 +384,8 @@ WEBHOOK_RATIO_MIN=$(printf '%s\n' "${WEBHOOK_ROWS[@]}" | awk -F'|' '$2 ~ /export
   echo
   echo "## 4. Micro-benchmarks"
   echo
-  echo "\`vpbx_bench_micro\` (Google Benchmark). \`BM_TextSerializer\` is prometheus-cpp's serializer, which"
-  echo "\`/metrics\` used before; \`BM_Exposition\` is \`exporter/http/exposition.cpp\`, which it uses now."
+  echo "\`vpbx_bench_micro\` (Google Benchmark). \`BM_StoreExposition/N\` is the store's whole text at N"
+  echo "users, written from its records (\`exporter/state/store_exposition.cpp\`), as \`/metrics\` serves it."
   echo "\`BM_Gzip/N\` compresses the 10k-user text at level N (\`/metrics\` uses 1)."
   echo
   echo '```'
