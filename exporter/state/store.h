@@ -9,10 +9,12 @@
 #include <deque>
 #include <functional>
 #include <map>
+#include <memory>
 #include <mutex>
 #include <optional>
 #include <set>
 #include <string>
+#include <string_view>
 #include <unordered_map>
 #include <unordered_set>
 #include <vector>
@@ -44,6 +46,10 @@ inline constexpr std::size_t kMaxUnknownCallLogs = 4096;
 // - distinct unmapped presence values logged (all are counted in
 //   vpbx_presence_unmapped_states_total).
 inline constexpr std::size_t kMaxUnmappedStatesLogged = 64;
+
+// How many remembered call-log ids the store keeps per immutable chunk (see Store::seen_chunks_):
+// a snapshot takes the chunks, not the ids, under the lock.
+inline constexpr std::size_t kSeenCallLogChunk = 4096;
 
 enum class Source { poll, push };
 enum class CallOutcome { counted, duplicate, unknown_user, invalid };
@@ -126,6 +132,9 @@ class Store : public metrics::TextSource {
   void commit(const Batch& batch, bool replay = false);
   // The durable state as JSON (the state file), naming the first journal not folded into it.
   std::string snapshot_json(std::uint64_t journal_seq) const;
+  // What the last snapshot_json() copied while it held the lock: users, histograms, cursors and
+  // call-log ids (a test's measure of how long a snapshot blocks pushes, without a clock).
+  std::size_t last_snapshot_locked_copies() const;
   // Loads a state file written by snapshot_json() into a configured store. False on a corrupt
   // file, with a reason naming the byte, line and column (bad JSON), nesting past
   // api::kMaxJsonNesting or a key twice, or the member (bad content); the store is then left as
@@ -180,6 +189,10 @@ class Store : public metrics::TextSource {
   bool set_feature(UserState& user, const api::Feature& feature, bool count_change,
                    bool* kept = nullptr);
   void remember_unknown_call_log(const std::string& id);
+  // The remembered call-log ids (see seen_chunks_). False when the id is known already.
+  bool remember_seen(std::string id, std::int64_t call_start_ms);
+  void seal_seen_tail() const;
+  void prune_seen(std::int64_t older_than_epoch_ms);
   // Calls write_user(text, id, user) for every user, in chunks under the lock; the text goes to
   // `out` between chunks.
   template <typename WriteUser>
@@ -193,7 +206,26 @@ class Store : public metrics::TextSource {
   bool expose_destinations_ = false;
   std::map<int, bool> answered_status_;
   PresenceMap presence_map_;
-  std::unordered_map<std::string, std::int64_t> seen_call_logs_;  // id -> callStart epoch ms
+  // The ids of the call logs counted or remembered, with their callStart, kept for exactly-once
+  // (a lookup per call) and for the state file (all of them, every snapshot). There can be
+  // hundreds of thousands (a new id per push); copying them under mutex_ for a snapshot made
+  // every push wait tens of ms (issue 15). So each id is stored once, in insertion order, in
+  // chunks of kSeenCallLogChunk that never change once sealed (shared with the snapshots
+  // writing them), plus one open tail; seen_call_logs_ indexes them by views of those strings,
+  // which stay put: a chunk's entries never move, and the tail is reserved whole and sealed
+  // (its buffer moved, not its entries) before it could grow. A snapshot seals the tail and
+  // takes the list of chunk pointers under the lock, then writes the ids outside it. A prune
+  // keeps the chunks it removes nothing from and rebuilds the others, re-pointing their views.
+  // Sealing changes how the ids are held, not which: snapshot_json() stays logically const.
+  struct SeenCallLog {
+    std::string id;
+    std::int64_t call_start_ms = 0;
+  };
+  using SeenChunk = std::shared_ptr<const std::vector<SeenCallLog>>;
+  mutable std::vector<SeenChunk> seen_chunks_;
+  mutable std::vector<SeenCallLog> seen_tail_;           // capacity kSeenCallLogChunk, or none
+  std::unordered_set<std::string_view> seen_call_logs_;  // views of the entries above
+  mutable std::size_t last_snapshot_locked_copies_ = 0;
   // Call logs of unknown users: not durable, bounded, oldest first out.
   std::unordered_set<std::string> unknown_call_logs_;
   std::deque<std::string> unknown_call_log_order_;

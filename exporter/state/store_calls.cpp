@@ -71,7 +71,7 @@ CallOutcome Store::count_call_log(const api::CallLog& call_log, Source source) {
     remember_unknown_call_log(call_log.id);
     outcome = CallOutcome::unknown_user;
   } else {
-    seen_call_logs_.emplace(call_log.id, call_log.call_start_epoch_ms);
+    remember_seen(call_log.id, call_log.call_start_epoch_ms);
     CallRecord call{call_log.id,        call_log.user_id,  parse_direction(call_log.direction),
                     answered(call_log), call_log.duration, call_log.call_start_epoch_ms};
     if (durable_) {
@@ -114,7 +114,24 @@ void Store::remember_unknown_call_log(const std::string& id) {
 void Store::remember_call_log(const api::CallLog& call_log) {
   if (api::call_log_problem(call_log)) return;
   std::lock_guard lock(mutex_);
-  seen_call_logs_.emplace(call_log.id, call_log.call_start_epoch_ms);
+  remember_seen(call_log.id, call_log.call_start_epoch_ms);
+}
+
+bool Store::remember_seen(std::string id, std::int64_t call_start_ms) {
+  if (seen_call_logs_.count(id)) return false;
+  if (seen_tail_.size() == kSeenCallLogChunk) seal_seen_tail();
+  // Only an empty tail is ever reserved: a reallocation would move the entries the index views.
+  if (seen_tail_.empty()) seen_tail_.reserve(kSeenCallLogChunk);
+  seen_tail_.push_back({std::move(id), call_start_ms});
+  seen_call_logs_.insert(seen_tail_.back().id);
+  return true;
+}
+
+void Store::seal_seen_tail() const {
+  if (seen_tail_.empty()) return;
+  // Moving the vector hands over its buffer: the entries, and the views of them, stay put.
+  seen_chunks_.push_back(std::make_shared<const std::vector<SeenCallLog>>(std::move(seen_tail_)));
+  seen_tail_ = std::vector<SeenCallLog>();
 }
 
 std::optional<CallLogCursor> Store::call_log_cursor(const std::string& scope) const {
@@ -136,8 +153,50 @@ void Store::set_call_log_cursor(const std::string& scope, const CallLogCursor& c
 
 void Store::prune_seen_call_logs(std::int64_t older_than_epoch_ms) {
   std::lock_guard lock(mutex_);
-  std::erase_if(seen_call_logs_,
-                [&](const auto& entry) { return entry.second < older_than_epoch_ms; });
+  prune_seen(older_than_epoch_ms);
+}
+
+void Store::prune_seen(std::int64_t older_than_epoch_ms) {
+  // Chunks are shared with snapshots being written, so none is changed: one that loses no id is
+  // kept as it is, the others are copied without their old ids, into full chunks again (small
+  // ones, sealed by snapshots, are merged the same way).
+  seal_seen_tail();
+  const auto old = [&](const SeenCallLog& entry) {
+    return entry.call_start_ms < older_than_epoch_ms;
+  };
+  std::vector<SeenChunk> kept;
+  std::vector<SeenCallLog> building;
+  const auto seal_building = [&] {
+    if (building.empty()) return;
+    kept.push_back(std::make_shared<const std::vector<SeenCallLog>>(std::move(building)));
+    building = std::vector<SeenCallLog>();
+  };
+  for (const auto& chunk : seen_chunks_) {
+    if (chunk->size() >= kSeenCallLogChunk / 2 && std::none_of(chunk->begin(), chunk->end(), old)) {
+      seal_building();  // ids stay in insertion order
+      kept.push_back(chunk);
+      continue;
+    }
+    for (const auto& entry : *chunk) {
+      if (old(entry)) {
+        seen_call_logs_.erase(std::string_view(entry.id));
+        continue;
+      }
+      if (building.size() == kSeenCallLogChunk) seal_building();
+      if (building.empty()) building.reserve(kSeenCallLogChunk);
+      building.push_back(entry);
+      // The index's view moves to the copy (same text, same hash: no rehash, no allocation).
+      auto node = seen_call_logs_.extract(std::string_view(entry.id));
+      if (node) {
+        node.value() = building.back().id;
+        seen_call_logs_.insert(std::move(node));
+      } else {
+        seen_call_logs_.insert(building.back().id);
+      }
+    }
+  }
+  seal_building();
+  seen_chunks_ = std::move(kept);  // the old chunks go with the last snapshot holding them
 }
 
 void Store::prune_seen_call_logs_behind_cursors(std::int64_t margin_ms) {

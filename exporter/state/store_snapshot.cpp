@@ -7,6 +7,7 @@
 #include <algorithm>
 #include <cmath>
 #include <set>
+#include <unordered_set>
 
 #include "exporter/api/models.h"
 #include "exporter/state/store.h"
@@ -161,7 +162,7 @@ void Store::commit(const Batch& batch, bool replay) {
   for (const auto& call : batch.calls) {
     if (replay) {
       // Read back from the journal: counted before the crash, unless the snapshot has it.
-      if (!seen_call_logs_.emplace(call.id, call.call_start_ms).second) continue;
+      if (!remember_seen(call.id, call.call_start_ms)) continue;
     }
     apply_call(call);
   }
@@ -190,24 +191,31 @@ void Store::restart_counters(std::int64_t history_floor_ms) {
 }
 
 std::string Store::snapshot_json(std::uint64_t journal_seq) const {
-  // Copied under the lock, written outside it: pushes and scrapes do not wait on the JSON.
+  // Taken under the lock, written outside it: pushes and scrapes do not wait on the JSON. The
+  // users, histograms and cursors are copied (a few µs per user); the remembered ids, which can
+  // be hundreds of thousands, are not: their sealed chunks are shared (see seen_chunks_), so
+  // what is under the lock is one pointer per chunk. All of it is taken at one instant, so the
+  // ids agree with the counters and with journal_seq as a full copy would.
   std::map<std::int64_t, UserState> users;
   std::map<std::pair<std::string, Direction>, DurationHistogram> durations;
   std::map<std::string, CallLogCursor> cursors;
-  std::vector<std::pair<std::string, std::int64_t>> seen;
+  std::vector<std::string> pending_ids;
+  std::vector<SeenChunk> seen;
   {
     std::lock_guard lock(mutex_);
-    // Ids still waiting for the journal are not durable: a crash must let a poll find them again.
-    std::set<std::string_view> pending_ids;
-    for (const auto& call : pending_.calls) pending_ids.insert(call.id);
     users = users_;
     durations = durations_;
     cursors = durable_cursors_;
-    seen.reserve(seen_call_logs_.size());
-    for (const auto& [id, call_start] : seen_call_logs_) {
-      if (!pending_ids.count(id)) seen.emplace_back(id, call_start);
-    }
+    // Ids still waiting for the journal are not durable: a crash must let a poll find them again.
+    // Few: what came since the last flush (more only while the journal cannot be written).
+    pending_ids.reserve(pending_.calls.size());
+    for (const auto& call : pending_.calls) pending_ids.push_back(call.id);
+    seal_seen_tail();
+    seen = seen_chunks_;
+    last_snapshot_locked_copies_ =
+        users.size() + durations.size() + cursors.size() + pending_ids.size();
   }
+  const std::unordered_set<std::string_view> pending(pending_ids.begin(), pending_ids.end());
 
   rapidjson::StringBuffer buffer;
   Writer w(buffer);
@@ -283,15 +291,23 @@ std::string Store::snapshot_json(std::uint64_t journal_seq) const {
   w.EndObject();
   w.Key("seen_call_logs");
   w.StartArray();
-  for (const auto& [id, call_start] : seen) {
-    w.StartArray();
-    w.String(id.c_str(), static_cast<rapidjson::SizeType>(id.size()));
-    w.Int64(call_start);
-    w.EndArray();
+  for (const auto& chunk : seen) {
+    for (const auto& [id, call_start] : *chunk) {
+      if (pending.count(id)) continue;
+      w.StartArray();
+      w.String(id.c_str(), static_cast<rapidjson::SizeType>(id.size()));
+      w.Int64(call_start);
+      w.EndArray();
+    }
   }
   w.EndArray();
   w.EndObject();
   return std::string(buffer.GetString(), buffer.GetSize());
+}
+
+std::size_t Store::last_snapshot_locked_copies() const {
+  std::lock_guard lock(mutex_);
+  return last_snapshot_locked_copies_;
 }
 
 bool Store::restore(const std::string& json, std::uint64_t& journal_seq, std::string& error) {
@@ -387,7 +403,7 @@ bool Store::restore(const std::string& json, std::uint64_t& journal_seq, std::st
   }
   for (const auto& entry : seen->value.GetArray()) {
     if (entry.IsArray() && entry.Size() == 2 && entry[0].IsString() && entry[1].IsInt64()) {
-      seen_call_logs_.emplace(entry[0].GetString(), entry[1].GetInt64());
+      remember_seen(entry[0].GetString(), entry[1].GetInt64());
     }
   }
   relabel();
