@@ -1,7 +1,7 @@
 # The Debian packages, built by CPack (scripts/package.sh, or `cpack -G DEB` in a build folder):
 #   prometheus-vpbx-exporter: vpbx_exporter (and vpbxctl), the example config as the conffile
 #     /etc/vpbx_exporter/vpbx_exporter.yml, /etc/default/prometheus-vpbx-exporter, the systemd
-#     unit, a system user, /var/lib/vpbx_exporter, the dashboards and alert rules.
+#     unit, a system user, /var/lib/vpbx_exporter, the dashboards and alert rules, man pages.
 #   vpbx-simulator: the API's stand-in, for labs and tests; never needed in production.
 # Files with absolute destinations below exist only in the package (EXCLUDE_FROM_ALL keeps them
 # out of a plain `cmake --install`, which puts the example config under its prefix instead).
@@ -30,6 +30,8 @@ install(DIRECTORY docs/ DESTINATION ${CMAKE_INSTALL_DATADIR}/doc/prometheus-vpbx
         COMPONENT exporter EXCLUDE_FROM_ALL FILES_MATCHING PATTERN "*.md")
 install(FILES ${VPBX_DEB_DIR}/debian/copyright ${VPBX_DEB_CHANGELOG}
         DESTINATION ${CMAKE_INSTALL_DATADIR}/doc/vpbx-simulator COMPONENT simulator EXCLUDE_FROM_ALL)
+# The man pages of the three binaries, from their --help (help2man, after the build).
+include(${VPBX_DEB_DIR}/man/man.cmake)
 
 set(CPACK_GENERATOR DEB)
 set(CPACK_PACKAGE_NAME prometheus-vpbx-exporter)

@@ -10,7 +10,7 @@ packages=(
   prometheus prometheus-alertmanager wrk
   prometheus-pushgateway libbenchmark-dev python3 python3-prometheus-client
   clang-14 libfuzzer-14-dev libclang-rt-14-dev ccache
-  lintian
+  lintian help2man
 )
 
 missing=()
