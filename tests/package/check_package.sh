@@ -1,8 +1,8 @@
 #!/usr/bin/env bash
-# The Debian packages for real: builds them with CPack from BUILD_DIR, checks their contents,
-# installs them with dpkg -i, runs the installed exporter as its system user with the packaged
-# config (edited as an admin would: the simulator's URL, secrets, users) against the installed
-# simulator, scrapes it, reloads it with SIGHUP as the unit's ExecReload does, verifies the
+# The Debian packages for real: builds them with CPack from BUILD_DIR, checks their contents and
+# man pages, installs them with dpkg -i, runs the installed exporter as its system user with the
+# packaged config (edited as an admin would: the simulator's URL, secrets, users) against the
+# installed simulator, scrapes it, reloads it with SIGHUP as the unit's ExecReload does, verifies the
 # systemd unit, then purges both packages and checks that nothing is left.
 #   tests/package/check_package.sh BUILD_DIR SOURCE_DIR
 # Exit 77 (skipped) when not root, without dpkg/cpack, for a sanitizer build, or when the package
@@ -68,6 +68,29 @@ grep -q vpbx_simulator "$work/exporter.files" && fail "the simulator is in the e
 grep -q '^/usr/etc' "$work/exporter.files" && fail "a file under /usr/etc"
 dpkg-deb -c "$simulator_deb" >"$work/simulator.files"
 grep -q '\./usr/bin/vpbx_simulator$' "$work/simulator.files" || fail "no simulator in its package"
+# The man pages (help2man, from the binaries' --help): in their packages, gzipped without a
+# timestamp, each with a NAME section that man renders.
+man_pages=(vpbx_exporter:"$exporter_deb" vpbx_simulator:"$simulator_deb")
+[ -e "$build/ctl/vpbxctl" ] && man_pages+=(vpbxctl:"$exporter_deb")
+for entry in "${man_pages[@]}"; do
+  binary=${entry%%:*} deb=${entry#*:}
+  page=/usr/share/man/man1/$binary.1.gz
+  files=$(dpkg-deb -c "$deb" | awk '{print $6}')
+  grep -qx ".$page" <<<"$files" ||
+    fail "no $page in $(basename "$deb"): help2man was missing when $build was configured?"
+  dpkg-deb --fsys-tarfile "$deb" | tar -xO ".$page" >"$work/$binary.1.gz"
+  [ "$(od -An -tu4 -j4 -N4 "$work/$binary.1.gz" | tr -d ' ')" = 0 ] || fail "$page has a timestamp"
+  roff=$(zcat "$work/$binary.1.gz")
+  grep -qx '\.SH NAME' <<<"$roff" || fail "$page has no NAME section"
+  if command -v man >/dev/null; then
+    text=$(MANWIDTH=200 man -l "$work/$binary.1.gz" 2>/dev/null) || fail "man -l $page"
+    name=$(sed -n '/^NAME$/{n;s/^ *//;p;q}' <<<"$text")
+  else
+    name=$(sed -n '/^\.SH NAME$/{n;s/\\-/-/g;p;q}' <<<"$roff")
+  fi
+  [[ $name == "$binary - "?* ]] || fail "$page: its NAME is \"$name\""
+  echo "man page: $name"
+done
 dpkg-deb --ctrl-tarfile "$exporter_deb" | tar -xO ./conffiles >"$work/conffiles"
 grep -qx /etc/vpbx_exporter/vpbx_exporter.yml "$work/conffiles" || fail "the config is not a conffile"
 grep -qx /etc/default/prometheus-vpbx-exporter "$work/conffiles" || fail "/etc/default is not a conffile"
@@ -166,6 +189,8 @@ left=$(cd /etc/vpbx_exporter && ls -A | sort | tr '\n' ' ')
 [ "$left" = "application_id password users.csv " ] || fail "left in /etc/vpbx_exporter after purge: $left"
 rm -rf /etc/vpbx_exporter
 for f in /usr/bin/vpbx_exporter /usr/bin/vpbxctl /usr/bin/vpbx_simulator /etc/default/prometheus-vpbx-exporter \
+         /usr/share/man/man1/vpbx_exporter.1.gz /usr/share/man/man1/vpbxctl.1.gz \
+         /usr/share/man/man1/vpbx_simulator.1.gz \
          /lib/systemd/system/prometheus-vpbx-exporter.service /var/lib/vpbx_exporter /usr/share/vpbx_exporter \
          /etc/systemd/system/multi-user.target.wants/prometheus-vpbx-exporter.service; do
   [ ! -e "$f" ] || fail "$f is left after purge"
