@@ -344,6 +344,38 @@ TEST_CASE("a scrape of many users is complete, and each user's series agree with
                      {{"source", "push"}, {"outcome", "counted"}}) == 20000);
 }
 
+TEST_CASE(
+    "a call landing while a scrape lets the lock go shows in all of its user's series or none",
+    "[state][scrape]") {
+  vpbx::config::Config config;
+  for (int i = 0; i < 1000; ++i) config.users.push_back({"291908.bus.ent", 200000 + i, "", "", ""});
+  Store store;
+  store.configure(config);
+  // Each pause between two chunks of users, a call for a user of every chunk: written before the
+  // pause, after it, or in between.
+  int pauses = 0;
+  store.set_between_scrape_chunks([&] {
+    ++pauses;
+    for (const int user : {0, 300, 600, 999}) {
+      store.count_call_log(call("p" + std::to_string(pauses) + "-" + std::to_string(user),
+                                200000 + user, "INCOMING", 7),
+                           Source::push);
+    }
+  });
+  const auto text = exposition(store);
+  CHECK(pauses >= 3);
+  std::map<std::string, double> seconds;
+  for (const auto& s :
+       find_samples(text, "vpbx_user_call_duration_seconds_total", {{"direction", "incoming"}})) {
+    seconds[s.labels.at("user")] = s.value;
+  }
+  for (const auto& calls : find_samples(text, "vpbx_user_calls_total",
+                                        {{"direction", "incoming"}, {"answered", "true"}})) {
+    INFO("user " << calls.labels.at("user"));
+    CHECK(seconds.at(calls.labels.at("user")) == calls.value * 7);
+  }
+}
+
 TEST_CASE("a call log out of bounds is invalid: it moves no counter and is not remembered",
           "[state][calls][limits]") {
   Store store;

@@ -90,4 +90,10 @@ void TextOutput::flush() {
   buffer_.clear();
 }
 
+void TextOutput::write(std::string_view lines) {
+  if (lines.empty()) return;
+  flush();
+  sink_(lines);
+}
+
 }  // namespace vpbx::metrics

@@ -34,6 +34,8 @@ class TextOutput {
     if (buffer_.size() >= chunk_bytes_) flush();
   }
   void finish() { flush(); }
+  // Text of whole lines written elsewhere, handed on as it is.
+  void write(std::string_view lines);
 
  private:
   void flush();

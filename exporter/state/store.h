@@ -1,7 +1,7 @@
 #pragma once
 // The state store: every user's identity, presence, feature states and call counters, in one
-// place behind one mutex. Pollers and the webhook write to it; /metrics reads a consistent
-// snapshot of it (a scrape never sees a half-applied update, and never waits on the API).
+// place behind one mutex. Pollers and the webhook write to it; /metrics reads each user's series
+// under one hold of it (a scrape never sees a half-applied update, and never waits on the API).
 // Series are rebuilt from the store at every scrape, so a removed user's series simply vanish.
 
 #include <array>
@@ -151,6 +151,10 @@ class Store : public metrics::TextSource {
   // The store's series in the text format, written from its records at scrape time.
   void write_exposition(metrics::TextOutput& out) const override;
   std::string exposition() const;
+  // For tests: called each time a scrape lets the lock go between two chunks of users.
+  void set_between_scrape_chunks(std::function<void()> hook) {
+    between_scrape_chunks_ = std::move(hook);
+  }
 
  private:
   struct FeatureState {
@@ -193,12 +197,14 @@ class Store : public metrics::TextSource {
   bool remember_seen(std::string id, std::int64_t call_start_ms);
   void seal_seen_tail() const;
   void prune_seen(std::int64_t older_than_epoch_ms);
-  // Calls write_user(text, id, user) for every user, in chunks under the lock; the text goes to
-  // `out` between chunks.
-  template <typename WriteUser>
-  void write_users(metrics::TextOutput& out, WriteUser write_user) const;
+  // The exposition's parts (store_exposition.cpp); callers hold mutex_.
+  struct UserFamilies;
+  void write_user(UserFamilies& families, std::int64_t id, const UserState& user) const;
+  void write_users_count(std::string& text) const;
+  void write_totals(std::string& text) const;
 
   mutable std::mutex mutex_;
+  std::function<void()> between_scrape_chunks_;
   std::map<std::int64_t, UserState> users_;
   std::size_t max_users_ = 10000;
   bool discover_users_ = true;

@@ -6,10 +6,13 @@
 #include "exporter/metrics/text_format.h"
 #include "exporter/state/store.h"
 
-// Written straight from the records, one family at a time, each in chunks of users under the
-// lock: no MetricFamily objects, no copy of the store, and a push waits for one chunk at most.
-// The text goes to `out` between chunks, outside the lock (gzip runs there). A family's lines are
-// consistent per chunk of users; as with any client library, a scrape is not one atomic read.
+// Written straight from the records, in chunks of users under the lock: no MetricFamily objects,
+// no copy of the store, and a push waits for one chunk at most. The text format wants each
+// family's samples together, but a user's series must agree with each other (calls with their
+// duration, a feature with its changes), so each chunk writes all of its users' families at once,
+// each family into its own text; the store-wide families are written under the last chunk's
+// hold. The texts go to `out` at the end, outside the lock (gzip runs there). A scrape is not one
+// atomic read of the store: a user written early may lag the totals by a call.
 namespace vpbx::state {
 namespace {
 
@@ -41,164 +44,145 @@ void close_sample(std::string& out, double value) {
   out += '\n';
 }
 
-// A family's HELP and TYPE, written before its first sample only: a family without samples is
-// left out, as prometheus-cpp leaves out an empty one.
-class FamilyHead {
+// One family's text: HELP and TYPE before its first sample only (a family without samples is
+// left out, as prometheus-cpp leaves out an empty one), then its samples.
+class FamilyText {
  public:
-  FamilyHead(std::string_view name, std::string_view help, MetricType type)
+  FamilyText(std::string_view name, std::string_view help, MetricType type)
       : name_(name), help_(help), type_(type) {}
   std::string_view name() const { return name_; }
-  void before_sample(std::string& out) {
-    if (written_) return;
-    metrics::write_family_head(out, name_, help_, type_);
-    written_ = true;
+  // The text to append a sample to.
+  std::string& sample() {
+    if (text_.empty()) metrics::write_family_head(text_, name_, help_, type_);
+    return text_;
+  }
+  // Hands the text on and lets its memory go.
+  void write_to(metrics::TextOutput& out) {
+    out.write(text_);
+    std::string().swap(text_);
   }
 
  private:
   std::string_view name_, help_;
   MetricType type_;
-  bool written_ = false;
+  std::string text_;
 };
 
 }  // namespace
 
-template <typename WriteUser>
-void Store::write_users(metrics::TextOutput& out, WriteUser write_user) const {
-  std::unique_lock lock(mutex_);
-  std::size_t in_chunk = 0;
-  for (auto it = users_.begin(); it != users_.end();) {
-    write_user(out.text(), it->first, it->second);
-    if (++it == users_.end() || ++in_chunk < kUsersPerLock) continue;
-    in_chunk = 0;
-    const std::int64_t next_id = it->first;
-    lock.unlock();
-    out.line_done();            // may hand the text on (and gzip it), not under the lock
-    std::this_thread::yield();  // std::mutex is not fair: let a waiting push in
-    lock.lock();
-    it = users_.lower_bound(next_id);  // the map may have changed in between
-  }
-}
+// The per-user families, in the order a scrape lists them.
+struct Store::UserFamilies {
+  FamilyText info{"vpbx_user_info", "A user's identity, for joins; always 1.", MetricType::Gauge};
+  FamilyText presence{"vpbx_user_presence",
+                      "The user's presence as a stateset: 1 for the current state.",
+                      MetricType::Gauge};
+  FamilyText active{"vpbx_user_feature_active",
+                    "1 if the user's feature (DND, call forwards, ...) is ACTIVE.",
+                    MetricType::Gauge};
+  FamilyText destinations{"vpbx_user_feature_destination_info",
+                          "A call forward's destination; only with features.expose_destinations.",
+                          MetricType::Gauge};
+  FamilyText changes{"vpbx_user_feature_changes_total",
+                     "Changes of the user's feature status seen.", MetricType::Counter};
+  FamilyText calls{"vpbx_user_calls_total", "Call logs of the user, each counted once.",
+                   MetricType::Counter};
+  FamilyText seconds{"vpbx_user_call_duration_seconds_total",
+                     "Summed duration of the user's call logs.", MetricType::Counter};
 
-void Store::write_exposition(metrics::TextOutput& out) const {
-  std::set<std::string> enterprises;
-  {
-    std::lock_guard lock(mutex_);
-    double configured = 0, discovered = 0;
-    for (const auto& [id, user] : users_) {
-      (user.configured ? configured : discovered) += 1;
-      enterprises.insert(user.identity.enterprise);
+  void write_to(metrics::TextOutput& out) {
+    for (auto* family : {&info, &presence, &active, &destinations, &changes, &calls, &seconds}) {
+      family->write_to(out);
     }
-    auto& text = out.text();
-    metrics::write_family_head(text, "vpbx_users", "Users tracked, by where they come from.",
-                               MetricType::Gauge);
-    text += "vpbx_users{source=\"config\"} ";
-    write_double(text, configured);
-    text += "\nvpbx_users{source=\"discovered\"} ";
-    write_double(text, discovered);
-    text += '\n';
   }
-  out.line_done();
+};
 
-  FamilyHead info("vpbx_user_info", "A user's identity, for joins; always 1.", MetricType::Gauge);
-  write_users(out, [&](std::string& text, std::int64_t id, const UserState& user) {
-    info.before_sample(text);
-    open_user_sample(text, info.name(), user.series_labels);
+void Store::write_user(UserFamilies& families, std::int64_t id, const UserState& user) const {
+  {
+    auto& text = families.info.sample();
+    open_user_sample(text, families.info.name(), user.series_labels);
     add_label(text, "user_id", std::to_string(id));
     add_label(text, "login", user.identity.login);
     add_label(text, "number", user.identity.number);
     add_label(text, "name", user.identity.name);
     close_sample(text, 1);
-  });
-  FamilyHead presence("vpbx_user_presence",
-                      "The user's presence as a stateset: 1 for the current state.",
-                      MetricType::Gauge);
-  write_users(out, [&](std::string& text, std::int64_t, const UserState& user) {
-    presence.before_sample(text);
-    for (const auto state : kPresenceStates) {
-      open_user_sample(text, presence.name(), user.series_labels);
-      add_label(text, "state", to_string(state));
-      close_sample(text, user.presence == state ? 1 : 0);
-    }
-  });
-  FamilyHead active("vpbx_user_feature_active",
-                    "1 if the user's feature (DND, call forwards, ...) is ACTIVE.",
-                    MetricType::Gauge);
-  write_users(out, [&](std::string& text, std::int64_t, const UserState& user) {
-    for (const auto& [name, feature] : user.features) {
-      active.before_sample(text);
-      open_user_sample(text, active.name(), user.series_labels);
-      add_label(text, "feature", name);
-      close_sample(text, feature.active ? 1 : 0);
-    }
-  });
-  if (expose_destinations_) {
-    FamilyHead destinations("vpbx_user_feature_destination_info",
-                            "A call forward's destination; only with features.expose_destinations.",
-                            MetricType::Gauge);
-    write_users(out, [&](std::string& text, std::int64_t, const UserState& user) {
-      for (const auto& [name, feature] : user.features) {
-        if (feature.destination.empty()) continue;
-        destinations.before_sample(text);
-        open_user_sample(text, destinations.name(), user.series_labels);
-        add_label(text, "feature", name);
-        add_label(text, "destination", feature.destination);
-        close_sample(text, 1);
-      }
-    });
   }
-  FamilyHead changes("vpbx_user_feature_changes_total",
-                     "Changes of the user's feature status seen.", MetricType::Counter);
-  write_users(out, [&](std::string& text, std::int64_t, const UserState& user) {
-    for (const auto& [name, count] : user.feature_changes) {
-      changes.before_sample(text);
-      open_user_sample(text, changes.name(), user.series_labels);
+  auto& presence = families.presence.sample();
+  for (const auto state : kPresenceStates) {
+    open_user_sample(presence, families.presence.name(), user.series_labels);
+    add_label(presence, "state", to_string(state));
+    close_sample(presence, user.presence == state ? 1 : 0);
+  }
+  for (const auto& [name, feature] : user.features) {
+    auto& text = families.active.sample();
+    open_user_sample(text, families.active.name(), user.series_labels);
+    add_label(text, "feature", name);
+    close_sample(text, feature.active ? 1 : 0);
+  }
+  if (expose_destinations_) {
+    for (const auto& [name, feature] : user.features) {
+      if (feature.destination.empty()) continue;
+      auto& text = families.destinations.sample();
+      open_user_sample(text, families.destinations.name(), user.series_labels);
       add_label(text, "feature", name);
-      close_sample(text, count);
+      add_label(text, "destination", feature.destination);
+      close_sample(text, 1);
     }
-  });
-  FamilyHead calls("vpbx_user_calls_total", "Call logs of the user, each counted once.",
-                   MetricType::Counter);
-  write_users(out, [&](std::string& text, std::int64_t, const UserState& user) {
-    for (const auto direction : kDirections) {
-      const auto& counts = user.calls.calls[index_of(direction)];
-      // incoming/outgoing exist from the start; "other" only once the API sends one.
-      if (direction == Direction::other && counts[0] == 0 && counts[1] == 0) continue;
-      calls.before_sample(text);
-      for (const int answered : {0, 1}) {
-        open_user_sample(text, calls.name(), user.series_labels);
-        add_label(text, "direction", to_string(direction));
-        add_label(text, "answered", answered ? "true" : "false");
-        close_sample(text, counts[answered]);
-      }
+  }
+  for (const auto& [name, count] : user.feature_changes) {
+    auto& text = families.changes.sample();
+    open_user_sample(text, families.changes.name(), user.series_labels);
+    add_label(text, "feature", name);
+    close_sample(text, count);
+  }
+  for (const auto direction : kDirections) {
+    const auto d = index_of(direction);
+    const auto& counts = user.calls.calls[d];
+    // incoming/outgoing exist from the start; "other" only once the API sends one.
+    if (direction == Direction::other && counts[0] == 0 && counts[1] == 0) continue;
+    auto& calls = families.calls.sample();
+    for (const int answered : {0, 1}) {
+      open_user_sample(calls, families.calls.name(), user.series_labels);
+      add_label(calls, "direction", to_string(direction));
+      add_label(calls, "answered", answered ? "true" : "false");
+      close_sample(calls, counts[answered]);
     }
-  });
-  FamilyHead seconds("vpbx_user_call_duration_seconds_total",
-                     "Summed duration of the user's call logs.", MetricType::Counter);
-  write_users(out, [&](std::string& text, std::int64_t, const UserState& user) {
-    for (const auto direction : kDirections) {
-      const auto d = index_of(direction);
-      const auto& counts = user.calls.calls[d];
-      if (direction == Direction::other && counts[0] == 0 && counts[1] == 0) continue;
-      seconds.before_sample(text);
-      open_user_sample(text, seconds.name(), user.series_labels);
-      add_label(text, "direction", to_string(direction));
-      close_sample(text, user.calls.duration_seconds[d]);
-    }
-  });
+    auto& seconds = families.seconds.sample();
+    open_user_sample(seconds, families.seconds.name(), user.series_labels);
+    add_label(seconds, "direction", to_string(direction));
+    close_sample(seconds, user.calls.duration_seconds[d]);
+  }
+}
 
-  std::lock_guard lock(mutex_);
-  auto& text = out.text();
-  FamilyHead histogram("vpbx_call_duration_seconds", "Length of answered calls.",
-                       MetricType::Histogram);
+void Store::write_users_count(std::string& text) const {
+  double configured = 0, discovered = 0;
+  for (const auto& [id, user] : users_) (user.configured ? configured : discovered) += 1;
+  metrics::write_family_head(text, "vpbx_users", "Users tracked, by where they come from.",
+                             MetricType::Gauge);
+  text += "vpbx_users{source=\"config\"} ";
+  write_double(text, configured);
+  text += "\nvpbx_users{source=\"discovered\"} ";
+  write_double(text, discovered);
+  text += '\n';
+}
+
+void Store::write_totals(std::string& text) const {
+  std::set<std::string_view> enterprises;
+  for (const auto& [id, user] : users_) enterprises.insert(user.identity.enterprise);
+  constexpr std::string_view histogram = "vpbx_call_duration_seconds";
+  bool histogram_head = false;
   for (const auto& enterprise : enterprises) {
     for (const auto direction : kDirections) {
-      const auto it = durations_.find({enterprise, direction});
+      const auto it = durations_.find({std::string(enterprise), direction});
       if (direction == Direction::other && it == durations_.end()) continue;
       const bool seen = it != durations_.end();
-      histogram.before_sample(text);
+      if (!histogram_head) {
+        metrics::write_family_head(text, histogram, "Length of answered calls.",
+                                   MetricType::Histogram);
+        histogram_head = true;
+      }
       // Labels in prometheus-cpp's order for a histogram: direction, enterprise, then le.
       const auto head = [&](std::string_view suffix) {
-        text += histogram.name();
+        text += histogram;
         text += suffix;
         text += "{direction=\"";
         text += to_string(direction);
@@ -248,6 +232,31 @@ void Store::write_exposition(metrics::TextOutput& out) const {
   text += "vpbx_presence_unmapped_states_total ";
   write_double(text, unmapped_presence_);
   text += '\n';
+}
+
+void Store::write_exposition(metrics::TextOutput& out) const {
+  UserFamilies families;
+  std::string users_count, totals;
+  {
+    std::unique_lock lock(mutex_);
+    std::size_t in_chunk = 0;
+    for (auto it = users_.begin(); it != users_.end();) {
+      write_user(families, it->first, it->second);
+      if (++it == users_.end() || ++in_chunk < kUsersPerLock) continue;
+      in_chunk = 0;
+      const std::int64_t next_id = it->first;
+      lock.unlock();
+      if (between_scrape_chunks_) between_scrape_chunks_();
+      std::this_thread::yield();  // std::mutex is not fair: let a waiting push in
+      lock.lock();
+      it = users_.lower_bound(next_id);  // the map may have changed in between
+    }
+    write_users_count(users_count);
+    write_totals(totals);
+  }
+  out.write(users_count);
+  families.write_to(out);
+  out.write(totals);
 }
 
 std::string Store::exposition() const {
