@@ -18,10 +18,14 @@ run_suite() {
   cmake --build "$dir" -j"$jobs"
   # Sanitizer reports go to files: the tests capture stderr, which would swallow them.
   rm -f "$PWD/$dir"/sanitizer-report.*
-  (cd "$dir" && ctest --output-on-failure -j"$jobs") || {
+  local rc=0
+  (cd "$dir" && ctest --output-on-failure -j"$jobs") || rc=$?
+  # A skipped test says why in its output, which ctest keeps in its log only: show it here.
+  grep -h '^SKIPPED: ' "$dir"/Testing/Temporary/LastTest*.log 2>/dev/null | sort -u || true
+  if [ "$rc" != 0 ]; then
     cat "$PWD/$dir"/sanitizer-report.* 2>/dev/null | head -n 300
     return 1
-  }
+  fi
 }
 
 echo "== build and test (RelWithDebInfo) =="
