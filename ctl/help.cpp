@@ -197,7 +197,8 @@ COMMANDS
   feature USER FEATURE_NAME on|off          any feature
   checkout USER [--dry-run] [--no-bill]     reset features to a profile, print the bill
   calls USER --since TIME [--until TIME]    call logs with totals (table, csv, json)
-  subscriptions list|delete ID|delete --foreign|--all
+  subscriptions list | subscriptions delete ID|--foreign|--all
+                                            see and delete push subscriptions
 
   vpbxctl COMMAND --help (or vpbxctl help COMMAND) shows a command's page.
 

@@ -13,7 +13,12 @@ command -v help2man >/dev/null ||
   { echo "package.sh: help2man is missing (scripts/install-deps.sh installs it)" >&2; exit 1; }
 build="build-package"
 args=(-DCMAKE_BUILD_TYPE=Release -DVPBX_BUILD_TESTS=OFF -DVPBX_BUILD_BENCH=OFF)
-[ -n "${VPBX_DEB_MAINTAINER:-}" ] && args+=("-DVPBX_DEB_MAINTAINER=$VPBX_DEB_MAINTAINER")
+# Unset, the default applies again (a value from an earlier run must not stay in the cache).
+if [ -n "${VPBX_DEB_MAINTAINER:-}" ]; then
+  args+=("-DVPBX_DEB_MAINTAINER=$VPBX_DEB_MAINTAINER")
+else
+  args+=(-UVPBX_DEB_MAINTAINER)
+fi
 command -v ccache >/dev/null && args+=(-DCMAKE_CXX_COMPILER_LAUNCHER=ccache)
 cmake -S . -B "$build" "${args[@]}" >/dev/null
 cmake --build "$build" -j"$(nproc)"

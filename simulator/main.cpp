@@ -14,6 +14,7 @@
 #include "exporter/log/log.h"
 #include "simulator/duration.h"
 #include "simulator/simulator.h"
+#include "vpbx/version.h"
 
 namespace {
 
@@ -23,29 +24,30 @@ A stand-in for the VPBX OpenAPI (C5 as run by VTX): /openapi/ with Basic auth an
 X-C5-Application header, generated traffic, working push subscriptions, fault injection,
 and control / truth under /_sim/.
 
-  --web.listen-address=ADDR          listen on ADDR (default 127.0.0.1:8090)
-  --enterprises=N                    enterprises (default 1)
-  --users=N                          users per enterprise (default 4)
-  --seed=N                           RNG seed of the model (default 1)
-  --username=NAME                    Basic auth user (default openapi@291908.bus.ent)
-  --password-file=FILE               Basic auth password (else $VPBX_API_PASSWORD, else
-                                     "simulator-password")
-  --application-id=UUID              expected X-C5-Application header
-  --calls-per-second=R               generated calls per second (default 0)
-  --feature-toggles-per-second=R     generated DND / CFU toggles per second (default 0)
-  --history-calls=N                  past call logs per user at start (default 0)
-  --max-page-size=N                  largest call log `limit` honoured (default 100)
-  --fault.push-drop-ratio=R          share of pushes not sent
-  --fault.push-duplicate-ratio=R     share of pushes sent twice
-  --fault.api-error-ratio=R          share of API answers that are 500 / 503 / 429
-  --fault.latency=D                  added to every API answer (e.g. 200ms)
-  --fault.hang-ratio=R               share of API requests held for --fault.hang-duration
-  --fault.hang-duration=D            how long a hanging request is held (default 30s)
-  --fault.feature-put-reject-ratio=R share of feature PUTs the platform refuses (400)
-  --users-csv-out=FILE               write the users (the seed's CSV columns + name) to FILE
-  --log.level=LEVEL                  debug, info, warn, error (default info)
-  --log.format=FORMAT                logfmt or json (default logfmt)
-  --help                             this text
+  --web.listen-address=ADDR           listen on ADDR (default 127.0.0.1:8090)
+  --enterprises=N                     enterprises (default 1)
+  --users=N                           users per enterprise (default 4)
+  --seed=N                            RNG seed of the model (default 1)
+  --username=NAME                     Basic auth user (default openapi@291908.bus.ent)
+  --password-file=FILE                Basic auth password (else $VPBX_API_PASSWORD, else
+                                      "simulator-password")
+  --application-id=UUID               expected X-C5-Application header
+  --calls-per-second=R                generated calls per second (default 0)
+  --feature-toggles-per-second=R      generated DND / CFU toggles per second (default 0)
+  --history-calls=N                   past call logs per user at start (default 0)
+  --max-page-size=N                   largest call log `limit` honoured (default 100)
+  --fault.push-drop-ratio=R           share of pushes not sent
+  --fault.push-duplicate-ratio=R      share of pushes sent twice
+  --fault.api-error-ratio=R           share of API answers that are 500 / 503 / 429
+  --fault.latency=D                   added to every API answer (e.g. 200ms)
+  --fault.hang-ratio=R                share of API requests held for --fault.hang-duration
+  --fault.hang-duration=D             how long a hanging request is held (default 30s)
+  --fault.feature-put-reject-ratio=R  share of feature PUTs the platform refuses (400)
+  --users-csv-out=FILE                write the users (the seed's CSV columns + name) to FILE
+  --log.level=LEVEL                   debug, info, warn, error (default info)
+  --log.format=FORMAT                 logfmt or json (default logfmt)
+  --version                           print the version and exit
+  --help                              this text
 )";
 
 volatile sig_atomic_t g_signal = 0;
@@ -163,6 +165,11 @@ int main(int argc, char** argv) {
     std::string arg = argv[i];
     if (arg == "--help" || arg == "-h") {
       std::cout << kUsage;
+      return 0;
+    }
+    if (arg == "--version") {
+      std::cout << "vpbx_simulator, version " << vpbx::kVersion << " (revision " << vpbx::kRevision
+                << ")\n";
       return 0;
     }
     std::string value;

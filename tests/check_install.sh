@@ -11,6 +11,7 @@ for f in bin/vpbx_exporter bin/vpbx_simulator bin/vpbxctl etc/vpbx_exporter/vpbx
 done
 "$prefix/bin/vpbx_exporter" --version
 "$prefix/bin/vpbxctl" --version
+"$prefix/bin/vpbx_simulator" --version
 
 # The installed binary serves TLS.
 work=$(mktemp -d)

@@ -100,6 +100,19 @@ TEST_CASE("the --version flag prints the version and the git revision", "[export
   CHECK_THAT(output, Catch::Contains("(revision "));
 }
 
+TEST_CASE("every binary prints its version with --version and lists --help in its --help",
+          "[exporter]") {
+  for (const std::string binary : {"exporter/vpbx_exporter", "simulator/vpbx_simulator"}) {
+    const auto path = std::string(VPBX_BINARY_DIR) + "/" + binary;
+    const auto name = binary.substr(binary.find('/') + 1);
+    std::string output;
+    CHECK(vpbx::test::run_command(path, {"--version"}, output) == 0);
+    CHECK_THAT(output, Catch::StartsWith(name + ", version "));
+    CHECK(vpbx::test::run_command(path, {"--help"}, output) == 0);
+    CHECK_THAT(output, Catch::Contains("\n  --help ") && Catch::Contains("\n  --version "));
+  }
+}
+
 TEST_CASE("the --config.check flag exits 0 on a good config and 1 naming the key on a bad one",
           "[exporter]") {
   Fixture f;

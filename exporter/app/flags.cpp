@@ -63,6 +63,7 @@ std::string usage() {
          "  --log.level=LEVEL           debug, info, warn or error (default info)\n"
          "  --log.format=FORMAT         logfmt or json (default logfmt)\n"
          "  --version                   print the version and exit\n"
+         "  --help                      this text\n"
          "Reload the config with SIGHUP or POST /-/reload.\n";
 }
 

@@ -57,7 +57,5 @@ endfunction()
 
 vpbx_man_page(vpbx_exporter exporter NAME "Prometheus exporter for a C5 virtual PBX's OpenAPI")
 vpbx_man_page(vpbxctl exporter)  # its --help has a NAME paragraph
-# vpbx_simulator has no --version: the project's version stands in for it.
 vpbx_man_page(vpbx_simulator simulator
-              NAME "stand-in for a C5 virtual PBX's OpenAPI, for labs and tests"
-              VERSION "vpbx_simulator ${PROJECT_VERSION}")
+              NAME "stand-in for a C5 virtual PBX's OpenAPI, for labs and tests")
