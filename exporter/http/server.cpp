@@ -24,8 +24,10 @@ namespace vpbx::http {
 namespace {
 
 constexpr int kMetricsGzipLevel = 1;
-// Scrapes of at least this many series return their memory to the system afterwards.
+// Scrapes of at least this many series, or this much text, return their memory to the system
+// afterwards.
 constexpr std::size_t kTrimAfterSeries = 20000;
+constexpr std::size_t kTrimAfterTextBytes = 4 << 20;
 
 struct RouteEntry {
   std::string method;
@@ -120,11 +122,14 @@ struct Server::Impl {
 
   // What /metrics rendered, freed only after the answer is handed to the I/O thread: freeing
   // 300k series takes longer than sending them.
-  using Scraped = std::vector<prometheus::MetricFamily>;
+  struct Scraped {
+    std::vector<prometheus::MetricFamily> families;
+    std::size_t text_bytes = 0;  // the text before gzip
+  };
   Response handle(Request& request, detail::AfterResponse& after);
   Response dispatch(Request& request, Scraped& scraped);
   bool authorized(const Request& request);
-  Response render_metrics(const Request& request, Scraped& families);
+  Response render_metrics(const Request& request, Scraped& scraped);
   void log_failure(const std::string& route, const std::string& what);
 };
 
@@ -140,7 +145,8 @@ bool Server::Impl::authorized(const Request& request) {
                                auth_cache);
 }
 
-Response Server::Impl::render_metrics(const Request& request, Scraped& families) {
+Response Server::Impl::render_metrics(const Request& request, Scraped& scraped) {
+  auto& families = scraped.families;
   struct Live {
     std::shared_ptr<prometheus::Collectable> families;
     std::shared_ptr<const metrics::TextSource> text;
@@ -198,7 +204,10 @@ Response Server::Impl::render_metrics(const Request& request, Scraped& families)
       // Compressed while it is written: a 10k-user text (30 MB) never exists whole. Level 1:
       // 2.8x faster than 6 on that text for a body 15 % larger (bench/results.md).
       GzipStream gzip(kMetricsGzipLevel);
-      metrics::TextOutput out([&gzip](std::string_view chunk) { gzip.write(chunk); });
+      metrics::TextOutput out([&](std::string_view chunk) {
+        scraped.text_bytes += chunk.size();
+        gzip.write(chunk);
+      });
       write_all(out);
       response.body = gzip.finish();
       response.headers.emplace_back("Content-Encoding", "gzip");
@@ -213,6 +222,7 @@ Response Server::Impl::render_metrics(const Request& request, Scraped& families)
   metrics::TextOutput out([&response](std::string_view chunk) { response.body += chunk; });
   write_all(out);
   last_plain_bytes.store(response.body.size(), std::memory_order_relaxed);
+  scraped.text_bytes = response.body.size();
   return response;
 }
 
@@ -304,15 +314,16 @@ Response Server::Impl::handle(Request& request, detail::AfterResponse& after) {
     response = plain(500, "Internal Server Error");
   }
   std::size_t series = 0;
-  for (const auto& family : scraped) series += family.metric.size();
-  if (series > 0) {
+  for (const auto& family : scraped.families) series += family.metric.size();
+  if (series > 0 || scraped.text_bytes > 0) {
+    // A large scrape leaves its series and text (a text source's included, gzipped or not) as
+    // free memory in this worker's malloc arena; without handing it back, the RSS stays at the
+    // scrape's peak for good (bench/results.md).
+    const bool trim = series >= kTrimAfterSeries || scraped.text_bytes >= kTrimAfterTextBytes;
     auto held = std::make_shared<Scraped>(std::move(scraped));
-    after = [held = std::move(held), series]() mutable {
+    after = [held = std::move(held), trim]() mutable {
       held.reset();
-      // A large scrape leaves its series and text as free memory in this worker's malloc
-      // arena; without handing it back, the RSS stays at the scrape's peak for good
-      // (bench/results.md).
-      if (series >= kTrimAfterSeries) ::malloc_trim(0);
+      if (trim) ::malloc_trim(0);
     };
   }
   return response;

@@ -1,7 +1,9 @@
 // The store's series at scrape time, written as text straight from its records.
+#include <array>
 #include <limits>
 #include <set>
 #include <thread>
+#include <vector>
 
 #include "exporter/metrics/text_format.h"
 #include "exporter/state/store.h"
@@ -45,27 +47,41 @@ void close_sample(std::string& out, double value) {
 }
 
 // One family's text: HELP and TYPE before its first sample only (a family without samples is
-// left out, as prometheus-cpp leaves out an empty one), then its samples.
+// left out, as prometheus-cpp leaves out an empty one), then its samples. Kept in one piece per
+// chunk of users, each reserved to the size of the one before: a 30 MB text in strings grown by
+// doubling would take up to twice that, and the pieces are freed one by one as they go out.
 class FamilyText {
  public:
   FamilyText(std::string_view name, std::string_view help, MetricType type)
-      : name_(name), help_(help), type_(type) {}
+      : name_(name), help_(help), type_(type), pieces_(1) {}
   std::string_view name() const { return name_; }
   // The text to append a sample to.
   std::string& sample() {
-    if (text_.empty()) metrics::write_family_head(text_, name_, help_, type_);
-    return text_;
+    if (!started_) {
+      metrics::write_family_head(pieces_.back(), name_, help_, type_);
+      started_ = true;
+    }
+    return pieces_.back();
+  }
+  // The chunk of users is done: the next sample starts a new piece.
+  void end_chunk() {
+    const std::size_t last = pieces_.back().size();
+    if (last == 0) return;
+    pieces_.emplace_back().reserve(last + last / 8);
   }
   // Hands the text on and lets its memory go.
   void write_to(metrics::TextOutput& out) {
-    out.write(text_);
-    std::string().swap(text_);
+    for (auto& piece : pieces_) {
+      out.write(piece);
+      std::string().swap(piece);
+    }
   }
 
  private:
   std::string_view name_, help_;
   MetricType type_;
-  std::string text_;
+  bool started_ = false;
+  std::vector<std::string> pieces_;
 };
 
 }  // namespace
@@ -89,10 +105,8 @@ struct Store::UserFamilies {
   FamilyText seconds{"vpbx_user_call_duration_seconds_total",
                      "Summed duration of the user's call logs.", MetricType::Counter};
 
-  void write_to(metrics::TextOutput& out) {
-    for (auto* family : {&info, &presence, &active, &destinations, &changes, &calls, &seconds}) {
-      family->write_to(out);
-    }
+  std::array<FamilyText*, 7> all() {
+    return {&info, &presence, &active, &destinations, &changes, &calls, &seconds};
   }
 };
 
@@ -244,6 +258,7 @@ void Store::write_exposition(metrics::TextOutput& out) const {
       write_user(families, it->first, it->second);
       if (++it == users_.end() || ++in_chunk < kUsersPerLock) continue;
       in_chunk = 0;
+      for (auto* family : families.all()) family->end_chunk();
       const std::int64_t next_id = it->first;
       lock.unlock();
       if (between_scrape_chunks_) between_scrape_chunks_();
@@ -255,7 +270,7 @@ void Store::write_exposition(metrics::TextOutput& out) const {
     write_totals(totals);
   }
   out.write(users_count);
-  families.write_to(out);
+  for (auto* family : families.all()) family->write_to(out);
   out.write(totals);
 }
 
