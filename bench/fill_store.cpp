@@ -8,7 +8,7 @@
 
 namespace vpbx::bench {
 
-void fill_store(state::Store& store, int users) {
+config::Config hotel_config(int users) {
   config::Config config;
   config.max_users = static_cast<std::size_t>(users < 1 ? 1 : users) + 16;  // room for pushes
   for (int i = 0; i < users; ++i) {
@@ -20,6 +20,11 @@ void fill_store(state::Store& store, int users) {
     user.name = "Room " + std::to_string(101 + i);
     config.users.push_back(std::move(user));
   }
+  return config;
+}
+
+void fill_store(state::Store& store, int users) {
+  const config::Config config = hotel_config(users);
   store.configure(config);
 
   const auto now_ms = std::chrono::duration_cast<std::chrono::milliseconds>(

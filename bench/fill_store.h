@@ -11,7 +11,10 @@ namespace vpbx::bench {
 
 inline constexpr int kUsersPerEnterprise = 1000;
 
-// Configures `store` with `users` users (1000 per enterprise) and fills every user's state.
+// The config of `users` users, 1000 per enterprise.
+config::Config hotel_config(int users);
+
+// Configures `store` with hotel_config(users) and fills every user's state.
 void fill_store(state::Store& store, int users);
 
 }  // namespace vpbx::bench
