@@ -467,6 +467,49 @@ TEST_CASE("gzip helpers", "[http]") {
   CHECK(vpbx::test::gunzip(vpbx::http::gzip_compress("")).empty());
 }
 
+TEST_CASE("a gzip stream splices deferred stretches in their place, compressed on their own",
+          "[http][gzip]") {
+  // Lines that repeat, so deflate's back-references would cross a stretch's edge if they could.
+  const auto lines = [](const std::string& tag, int count) {
+    std::string text;
+    for (int i = 0; i < count; ++i) text += tag + " sample{user=\"" + std::to_string(i) + "\"} 1\n";
+    return text;
+  };
+  for (const int level : {1, 6}) {
+    vpbx::http::GzipStream gzip(level);
+    std::string expected;
+    const auto write = [&](const std::string& text) {
+      gzip.write(text);
+      expected += text;
+    };
+    write(lines("head", 50));
+    auto first = gzip.defer();
+    auto second = gzip.defer();
+    auto empty = gzip.defer();
+    std::string first_text, second_text;
+    for (int chunk = 0; chunk < 20; ++chunk) {  // filled side by side, as the store does
+      std::string piece = lines("first", 300);
+      first_text += piece;
+      first->add(piece);
+      CHECK(piece.empty());
+      piece = lines("second", 200);
+      second_text += piece;
+      second->add(piece);
+    }
+    first->done();
+    expected += first_text;
+    write(lines("between", 50));
+    second->done();
+    expected += second_text;
+    empty->done();
+    write(lines("tail", 50));
+    CHECK(gzip.text_bytes() == expected.size());
+    const std::string compressed = gzip.finish();
+    CHECK(compressed.size() < expected.size() / 10);
+    CHECK(vpbx::test::gunzip(compressed) == expected);
+  }
+}
+
 TEST_CASE("TLS with a certificate made for the test", "[tls]") {
   if (!openssl_available()) {
     WARN("openssl CLI not found: TLS test skipped");

@@ -3,6 +3,7 @@
 #include <charconv>
 #include <cmath>
 #include <utility>
+#include <vector>
 
 namespace vpbx::metrics {
 namespace {
@@ -79,8 +80,38 @@ void write_family_head(std::string& out, std::string_view name, std::string_view
   out += '\n';
 }
 
-TextOutput::TextOutput(Sink sink, std::size_t chunk_bytes)
-    : sink_(std::move(sink)), chunk_bytes_(chunk_bytes) {
+namespace {
+
+// A deferred stretch kept as text: the pieces as they came, each the next one's size hint.
+class TextPieces : public DeferredText {
+ public:
+  explicit TextPieces(TextOutput::Sink& sink) : sink_(sink) {}
+  void add(std::string& lines) override {
+    if (lines.empty()) return;
+    const std::size_t size = lines.size();
+    pieces_.push_back(std::move(lines));
+    // Reserved to the last piece's size: grown by doubling, a 30 MB text would take up to twice
+    // that.
+    lines = std::string();
+    lines.reserve(size + size / 8);
+  }
+  void done() override {
+    for (auto& piece : pieces_) {
+      sink_(piece);
+      std::string().swap(piece);
+    }
+    pieces_.clear();
+  }
+
+ private:
+  TextOutput::Sink& sink_;
+  std::vector<std::string> pieces_;
+};
+
+}  // namespace
+
+TextOutput::TextOutput(Sink sink, std::size_t chunk_bytes, TextEncoder* encoder)
+    : sink_(std::move(sink)), chunk_bytes_(chunk_bytes), encoder_(encoder) {
   buffer_.reserve(chunk_bytes_ + 4096);
 }
 
@@ -94,6 +125,16 @@ void TextOutput::write(std::string_view lines) {
   if (lines.empty()) return;
   flush();
   sink_(lines);
+}
+
+std::unique_ptr<DeferredText> TextOutput::defer() {
+  if (encoder_) return encoder_->defer();
+  return std::make_unique<TextPieces>(sink_);
+}
+
+void TextOutput::write(DeferredText& text) {
+  flush();
+  text.done();
 }
 
 }  // namespace vpbx::metrics

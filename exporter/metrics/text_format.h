@@ -7,6 +7,7 @@
 #include <cstddef>
 #include <cstdint>
 #include <functional>
+#include <memory>
 #include <string>
 #include <string_view>
 
@@ -23,12 +24,33 @@ void write_escaped(std::string& out, std::string_view text, bool quote);
 void write_family_head(std::string& out, std::string_view name, std::string_view help,
                        prometheus::MetricType type);
 
+// A stretch of the text written piece by piece while text after it is written too, handed on in
+// its place once done. The state store needs it: it writes its per-user families side by side, a
+// chunk of users at a time (so a user's series agree), and the format wants each family whole.
+class DeferredText {
+ public:
+  virtual ~DeferredText() = default;
+  // Takes `lines` (whole lines) and leaves the string empty for the next piece.
+  virtual void add(std::string& lines) = 0;
+  // Hands the stretch on, in order, and lets its memory go. Called by TextOutput::write().
+  virtual void done() = 0;
+};
+
+// A sink that keeps deferred stretches in its own encoding, so that they need not be held as text
+// (gzip compresses each one as it comes).
+class TextEncoder {
+ public:
+  virtual ~TextEncoder() = default;
+  virtual std::unique_ptr<DeferredText> defer() = 0;
+};
+
 // Text handed to a sink in pieces of about `chunk_bytes`, each of whole lines: append lines to
 // text(), call line_done() after each, finish() at the end.
 class TextOutput {
  public:
   using Sink = std::function<void(std::string_view)>;
-  explicit TextOutput(Sink sink, std::size_t chunk_bytes = 1 << 16);
+  // With an encoder, defer() uses the encoder's stretches; `sink` takes all the rest.
+  explicit TextOutput(Sink sink, std::size_t chunk_bytes = 1 << 16, TextEncoder* encoder = nullptr);
   std::string& text() { return buffer_; }
   void line_done() {
     if (buffer_.size() >= chunk_bytes_) flush();
@@ -36,11 +58,16 @@ class TextOutput {
   void finish() { flush(); }
   // Text of whole lines written elsewhere, handed on as it is.
   void write(std::string_view lines);
+  // A stretch to fill while other text is written, then to hand on with write(): kept as pieces
+  // of text, or in the encoder's form.
+  std::unique_ptr<DeferredText> defer();
+  void write(DeferredText& text);
 
  private:
   void flush();
   Sink sink_;
   std::size_t chunk_bytes_;
+  TextEncoder* encoder_;
   std::string buffer_;
 };
 

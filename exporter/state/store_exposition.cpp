@@ -1,9 +1,9 @@
 // The store's series at scrape time, written as text straight from its records.
 #include <array>
 #include <limits>
+#include <memory>
 #include <set>
 #include <thread>
-#include <vector>
 
 #include "exporter/metrics/text_format.h"
 #include "exporter/state/store.h"
@@ -12,9 +12,9 @@
 // no copy of the store, and a push waits for one chunk at most. The text format wants each
 // family's samples together, but a user's series must agree with each other (calls with their
 // duration, a feature with its changes), so each chunk writes all of its users' families at once,
-// each family into its own text; the store-wide families are written under the last chunk's
-// hold. The texts go to `out` at the end, outside the lock (gzip runs there). A scrape is not one
-// atomic read of the store: a user written early may lag the totals by a call.
+// each into a deferred stretch of `out` that takes the chunk once the lock is released (gzip
+// compresses it then); the store-wide families are written under the last chunk's hold. A scrape
+// is not one atomic read of the store: a user written early may lag the totals by a call.
 namespace vpbx::state {
 namespace {
 
@@ -47,41 +47,41 @@ void close_sample(std::string& out, double value) {
 }
 
 // One family's text: HELP and TYPE before its first sample only (a family without samples is
-// left out, as prometheus-cpp leaves out an empty one), then its samples. Kept in one piece per
-// chunk of users, each reserved to the size of the one before: a 30 MB text in strings grown by
-// doubling would take up to twice that, and the pieces are freed one by one as they go out.
+// left out, as prometheus-cpp leaves out an empty one), then its samples. A chunk's samples are
+// written into `chunk_` under the lock and handed to the output's deferred stretch after it
+// (gzip compresses them there), so the family's text is never held whole when gzipped.
 class FamilyText {
  public:
   FamilyText(std::string_view name, std::string_view help, MetricType type)
-      : name_(name), help_(help), type_(type), pieces_(1) {}
+      : name_(name), help_(help), type_(type) {}
   std::string_view name() const { return name_; }
   // The text to append a sample to.
   std::string& sample() {
     if (!started_) {
-      metrics::write_family_head(pieces_.back(), name_, help_, type_);
+      metrics::write_family_head(chunk_, name_, help_, type_);
       started_ = true;
     }
-    return pieces_.back();
+    return chunk_;
   }
-  // The chunk of users is done: the next sample starts a new piece.
-  void end_chunk() {
-    const std::size_t last = pieces_.back().size();
-    if (last == 0) return;
-    pieces_.emplace_back().reserve(last + last / 8);
+  // The chunk of users is done (the lock is released): its samples go to the stretch.
+  void end_chunk(metrics::TextOutput& out) {
+    if (chunk_.empty()) return;
+    if (!text_) text_ = out.defer();
+    text_->add(chunk_);
   }
-  // Hands the text on and lets its memory go.
+  // Hands the family on, in its place.
   void write_to(metrics::TextOutput& out) {
-    for (auto& piece : pieces_) {
-      out.write(piece);
-      std::string().swap(piece);
-    }
+    end_chunk(out);
+    if (text_) out.write(*text_);
+    text_.reset();
   }
 
  private:
   std::string_view name_, help_;
   MetricType type_;
   bool started_ = false;
-  std::vector<std::string> pieces_;
+  std::string chunk_;
+  std::unique_ptr<metrics::DeferredText> text_;
 };
 
 }  // namespace
@@ -258,9 +258,9 @@ void Store::write_exposition(metrics::TextOutput& out) const {
       write_user(families, it->first, it->second);
       if (++it == users_.end() || ++in_chunk < kUsersPerLock) continue;
       in_chunk = 0;
-      for (auto* family : families.all()) family->end_chunk();
       const std::int64_t next_id = it->first;
       lock.unlock();
+      for (auto* family : families.all()) family->end_chunk(out);
       if (between_scrape_chunks_) between_scrape_chunks_();
       std::this_thread::yield();  // std::mutex is not fair: let a waiting push in
       lock.lock();
