@@ -3,8 +3,11 @@
 #include <atomic>
 #include <catch2/catch.hpp>
 #include <fstream>
+#include <map>
 #include <sstream>
+#include <string>
 #include <thread>
+#include <vector>
 
 #include "exporter/state/store.h"
 #include "tests/support/exposition.h"
@@ -50,6 +53,25 @@ vpbx::api::Feature feature(const std::string& name, const std::string& status) {
   f.destination_uri =
       name == "CALL_FORWARD_UNCONDITIONAL" ? "0225117902@s1.431569.bus.ipvoip.ch" : "";
   return f;
+}
+
+// The users whose incoming answered calls and their summed duration disagree in `text`, where
+// every call lasts 7 s.
+std::vector<std::string> users_whose_calls_disagree(const std::string& text) {
+  std::map<std::string, double> seconds;
+  for (const auto& s :
+       find_samples(text, "vpbx_user_call_duration_seconds_total", {{"direction", "incoming"}})) {
+    seconds[s.labels.at("user")] = s.value;
+  }
+  std::vector<std::string> disagree;
+  for (const auto& calls : find_samples(text, "vpbx_user_calls_total",
+                                        {{"direction", "incoming"}, {"answered", "true"}})) {
+    const auto it = seconds.find(calls.labels.at("user"));
+    if (it == seconds.end() || it->second != calls.value * 7) {
+      disagree.push_back(calls.labels.at("user"));
+    }
+  }
+  return disagree;
 }
 
 }  // namespace
@@ -326,16 +348,7 @@ TEST_CASE("a scrape of many users is complete, and each user's series agree with
     const auto text = exposition(store);
     ++scrapes;
     users_seen = find_samples(text, "vpbx_user_info").size();
-    std::map<std::string, double> seconds;
-    for (const auto& s :
-         find_samples(text, "vpbx_user_call_duration_seconds_total", {{"direction", "incoming"}})) {
-      seconds[s.labels.at("user")] = s.value;
-    }
-    for (const auto& calls : find_samples(text, "vpbx_user_calls_total",
-                                          {{"direction", "incoming"}, {"answered", "true"}})) {
-      const auto it = seconds.find(calls.labels.at("user"));
-      if (it == seconds.end() || it->second != calls.value * 7) consistent = false;
-    }
+    if (!users_whose_calls_disagree(text).empty()) consistent = false;
   }
   writer.join();
   CHECK(users_seen == 1000);
@@ -364,16 +377,8 @@ TEST_CASE(
   });
   const auto text = exposition(store);
   CHECK(pauses >= 3);
-  std::map<std::string, double> seconds;
-  for (const auto& s :
-       find_samples(text, "vpbx_user_call_duration_seconds_total", {{"direction", "incoming"}})) {
-    seconds[s.labels.at("user")] = s.value;
-  }
-  for (const auto& calls : find_samples(text, "vpbx_user_calls_total",
-                                        {{"direction", "incoming"}, {"answered", "true"}})) {
-    INFO("user " << calls.labels.at("user"));
-    CHECK(seconds.at(calls.labels.at("user")) == calls.value * 7);
-  }
+  CHECK(find_samples(text, "vpbx_user_calls_total").size() >= 1000);
+  CHECK(users_whose_calls_disagree(text) == std::vector<std::string>{});
 }
 
 TEST_CASE("a call log out of bounds is invalid: it moves no counter and is not remembered",
