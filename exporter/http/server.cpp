@@ -392,13 +392,16 @@ void Server::start() {
         return self->handle(request, after);
       },
       [self](const std::string& path) { return is_priority_path(self->options, path); });
+  // In place before its workers start: a request may come in as soon as the socket listens,
+  // and /metrics reads the transport's figures.
+  impl_->transport = std::move(started);
   try {
-    started->start();
+    impl_->transport->start();
   } catch (const std::exception& e) {
+    impl_->transport.reset();
     throw std::runtime_error(where + ": " + e.what());
   }
-  impl_->bound_port = started->port();
-  impl_->transport = std::move(started);
+  impl_->bound_port = impl_->transport->port();
   log::info("http server listening", {{"address", o.listen_address},
                                       {"port", impl_->bound_port},
                                       {"tls", o.web.tls.has_value()},
