@@ -617,6 +617,20 @@ TEST_CASE("invalid UTF-8 anywhere refuses the whole text, API responses and push
   CHECK(parse_push_body(call_log_push("7", quoted("\\u00e9\xf0\x9f\x98\x80"))));
 }
 
+TEST_CASE("UTF-8 and escapes are checked wherever they fall against 8-byte words", "[api][parse]") {
+  // is_valid_utf8 skips plain ASCII eight bytes at a time: a fault must be found at any offset.
+  for (std::size_t pad = 0; pad <= 17; ++pad) {
+    INFO(pad);
+    const std::string ascii(pad, 'a');
+    CHECK(is_valid_utf8(ascii + "caf\xc3\xa9" + ascii));
+    CHECK(is_valid_utf8(ascii + "\\\\udc00" + ascii));  // an escaped backslash, then text
+    CHECK_FALSE(is_valid_utf8(ascii + "\xff" + ascii));
+    CHECK_FALSE(is_valid_utf8(ascii + "\xe2\x82" + ascii));  // cut short
+    CHECK_FALSE(is_valid_utf8(ascii + "\\udc00" + ascii));   // a lone low surrogate
+    CHECK_FALSE(is_valid_utf8(ascii + "\\ud800"));           // a high one at the very end
+  }
+}
+
 TEST_CASE("an object with a key twice refuses the whole text", "[api][parse][limits]") {
   std::string error;
   // Two event lists: both used to be applied, while other keys took the first.
