@@ -7,6 +7,7 @@
 #include <poll.h>
 #include <prometheus/counter.h>
 #include <prometheus/registry.h>
+#include <pthread.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <unistd.h>
@@ -22,6 +23,7 @@
 #include <fstream>
 #include <functional>
 #include <map>
+#include <mutex>
 #include <optional>
 #include <stdexcept>
 #include <thread>
@@ -88,6 +90,8 @@ struct TestServer {
   std::shared_ptr<prometheus::Registry> registry = std::make_shared<prometheus::Registry>();
   std::unique_ptr<Server> server;
   std::string scheme = "http";
+  std::mutex quick_mutex;
+  std::vector<std::string> quick_calls;  // the paths of /quick, in the order they were handled
 
   explicit TestServer(ServerOptions options = {}) {
     if (options.listen_address == ServerOptions{}.listen_address) {
@@ -116,6 +120,21 @@ struct TestServer {
         "POST", "/hook",
         [](const Request& r) { return Response::text(200, "hook " + r.path + "\n"); },
         Server::Access::public_route);
+    // A quick public route: answered on the I/O thread when its body is small. It says which
+    // thread answered, and keeps the order it was called in.
+    server->route_prefix(
+        "POST", "/quick",
+        [this](const Request& r) {
+          if (r.path == "/quick/slow") std::this_thread::sleep_for(std::chrono::milliseconds(300));
+          {
+            std::lock_guard lock(quick_mutex);
+            quick_calls.push_back(r.path);
+          }
+          char thread[16] = {};
+          ::pthread_getname_np(::pthread_self(), thread, sizeof thread);
+          return Response::text(200, r.path + " " + thread + "\n");
+        },
+        Server::Access::public_route, Server::Cost::quick);
     server->start();
   }
 
@@ -874,6 +893,76 @@ TEST_CASE("the request parser refuses what is malformed, ambiguous or too large"
   CHECK(refusal("GET / HTTP/1.1\r\nContent-Length: 0\r\nContent-Length: 0\r\n\r\n") == 0);
   CHECK(refusal("OPTIONS * HTTP/1.1\r\n\r\n") == 0);
   CHECK(refusal("GET http://host:1/p?q HTTP/1.1\r\n\r\n") == 0);
+}
+
+TEST_CASE("small requests for quick public routes are answered on the I/O thread", "[http]") {
+  TestServer t;
+  HttpOptions post;
+  post.method = "POST";
+  post.body = "{}";
+  CHECK(http_request(t.url("/quick/a"), post).body == "/quick/a http-io\n");
+  // A large body, and every other route, go to the workers.
+  post.body = std::string(Server::kQuickBodyBytes + 1, 'x');
+  CHECK(http_request(t.url("/quick/b"), post).body == "/quick/b http-worker\n");
+  post.body = "{}";
+  CHECK(http_request(t.url("/echo"), post).body == "{}");
+}
+
+TEST_CASE(
+    "a client pipelining quick requests gets every answer in order, and others get theirs "
+    "meanwhile",
+    "[http][security]") {
+  TestServer t;
+  const int port = t.server->port();
+  // The first request holds the I/O thread while the rest and the other client's request arrive.
+  constexpr int kPipelined = 2000;
+  std::string pipeline;
+  for (int i = 0; i < kPipelined; ++i) {
+    const std::string path = i == 0 ? "/quick/slow" : "/quick/a/" + std::to_string(i);
+    pipeline += "POST " + path + " HTTP/1.1\r\nHost: x\r\nContent-Length: 2\r\n\r\n{}";
+  }
+  std::thread writer([&] {
+    const int fd = open_and_send(port, pipeline);
+    std::string replies;
+    char buffer[65536];
+    const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(20);
+    std::size_t answers = 0;
+    while (answers < kPipelined && std::chrono::steady_clock::now() < deadline) {
+      pollfd readable{fd, POLLIN, 0};
+      if (::poll(&readable, 1, 1000) <= 0) continue;
+      const ssize_t n = ::recv(fd, buffer, sizeof buffer, 0);
+      if (n <= 0) break;
+      replies.append(buffer, static_cast<std::size_t>(n));
+      answers = 0;
+      for (auto at = replies.find("HTTP/1.1 200 OK"); at != std::string::npos;
+           at = replies.find("HTTP/1.1 200 OK", at + 1)) {
+        ++answers;
+      }
+    }
+    ::close(fd);
+    CHECK(answers == kPipelined);
+    // In order: each answer names its request.
+    std::size_t at = 0;
+    for (int i = 1; i < kPipelined; ++i) {
+      at = replies.find("\r\n\r\n/quick/a/" + std::to_string(i) + " ", at);
+      if (at == std::string::npos) {
+        FAIL("answer " << i << " missing or out of order");
+        break;
+      }
+    }
+  });
+  std::this_thread::sleep_for(std::chrono::milliseconds(100));
+  HttpOptions post;
+  post.method = "POST";
+  post.body = "{}";
+  post.timeout_ms = 10000;
+  CHECK(http_request(t.url("/quick/other"), post).status == 200);
+  writer.join();
+  // Served within a turn or two of the pipelining client's, not after all of them.
+  std::lock_guard lock(t.quick_mutex);
+  const auto other = std::find(t.quick_calls.begin(), t.quick_calls.end(), "/quick/other");
+  REQUIRE(other != t.quick_calls.end());
+  CHECK(other - t.quick_calls.begin() < kPipelined / 4);
 }
 
 TEST_CASE("200 clients sending half a request do not keep /metrics from answering",

@@ -46,6 +46,7 @@ class RequestParser {
   // True once any byte of a request has arrived (leading blank lines excepted).
   bool started() const { return started_; }
   const RequestHead& head() const { return head_; }
+  RequestHead& head() { return head_; }  // to take apart once complete; reset() renews it
   std::string& body() { return body_; }
   // With State::failed: the status to answer (400, 413, 431, 501 or 505) and why.
   int error_status() const { return error_status_; }

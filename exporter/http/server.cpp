@@ -7,6 +7,7 @@
 #include <algorithm>
 #include <atomic>
 #include <mutex>
+#include <optional>
 #include <set>
 #include <shared_mutex>
 #include <stdexcept>
@@ -35,6 +36,7 @@ struct RouteEntry {
   bool prefix = false;
   Handler handler;
   Server::Access access = Server::Access::authenticated;
+  Server::Cost cost = Server::Cost::ordinary;
 };
 
 // A prefix route "/webhook" matches "/webhook" and "/webhook/..." but not "/webhooks".
@@ -83,6 +85,24 @@ bool is_priority_path(const ServerOptions& options, const std::string& path) {
   return path == options.telemetry_path || path == "/-/healthy" || path == "/-/ready";
 }
 
+// The routes that own a path: its exact routes, else those of the longest matching prefix.
+std::vector<const RouteEntry*> routes_for(const std::vector<RouteEntry>& routes,
+                                          const std::string& path) {
+  std::vector<const RouteEntry*> found;
+  for (const auto& r : routes) {
+    if (!r.prefix && r.path == path) found.push_back(&r);
+  }
+  if (!found.empty()) return found;
+  std::size_t longest = 0;
+  for (const auto& r : routes) {
+    if (r.prefix && prefix_matches(r.path, path)) longest = std::max(longest, r.path.size());
+  }
+  for (const auto& r : routes) {
+    if (r.prefix && r.path.size() == longest && prefix_matches(r.path, path)) found.push_back(&r);
+  }
+  return found;
+}
+
 }  // namespace
 
 std::string Request::header(const std::string& lower_name) const {
@@ -128,6 +148,7 @@ struct Server::Impl {
   };
   Response handle(Request& request, detail::AfterResponse& after);
   Response dispatch(Request& request, Scraped& scraped);
+  detail::Lane lane_for(const std::string& path, std::size_t body_bytes) const;
   bool authorized(const Request& request);
   Response render_metrics(const Request& request, Scraped& scraped);
   void log_failure(const std::string& route, const std::string& what);
@@ -225,62 +246,67 @@ Response Server::Impl::render_metrics(const Request& request, Scraped& scraped) 
   return response;
 }
 
+detail::Lane Server::Impl::lane_for(const std::string& path, std::size_t body_bytes) const {
+  if (is_priority_path(options, path)) return detail::Lane::priority;
+  if (body_bytes > kQuickBodyBytes) return detail::Lane::general;
+  std::shared_lock lock(routes_mutex);
+  const auto owners = routes_for(routes, path);
+  const bool quick =
+      !owners.empty() && std::all_of(owners.begin(), owners.end(), [](const RouteEntry* r) {
+        // Basic auth may verify a bcrypt hash: never on the I/O thread.
+        return r->cost == Cost::quick && r->access == Access::public_route;
+      });
+  return quick ? detail::Lane::io_thread : detail::Lane::general;
+}
+
 Response Server::Impl::dispatch(Request& request, Scraped& scraped) {
-  // Which handlers own this path: the telemetry path, else exact routes, else the longest prefix.
-  std::vector<RouteEntry> candidates;
   const bool telemetry = request.path == options.telemetry_path;
-  if (telemetry) {
-    RouteEntry metrics;
-    metrics.method = "GET";
-    metrics.path = options.telemetry_path;
-    candidates.push_back(std::move(metrics));
+  // The handler is chosen under the lock and run after it.
+  bool known = telemetry;
+  bool needs_auth = true;
+  std::optional<RouteEntry> chosen;
+  std::set<std::string> methods;  // for a 405's Allow
+  if (telemetry && (request.method == "GET" || request.method == "HEAD")) {
+    chosen.emplace();
+    chosen->method = "GET";
+    chosen->path = options.telemetry_path;
+  } else if (telemetry) {
+    methods = {"GET", "HEAD"};
   } else {
     std::shared_lock lock(routes_mutex);
-    for (const auto& r : routes) {
-      if (!r.prefix && r.path == request.path) candidates.push_back(r);
+    const auto owners = routes_for(routes, request.path);
+    known = !owners.empty();
+    // Unknown paths ask for credentials too, so that they cannot be told apart from real ones.
+    needs_auth = !known || std::any_of(owners.begin(), owners.end(), [](const RouteEntry* r) {
+      return r->access == Access::authenticated;
+    });
+    const std::string lookup = request.method == "HEAD" ? "GET" : request.method;
+    const RouteEntry* match = nullptr;
+    for (const RouteEntry* r : owners) {
+      if (r->method == request.method) match = r;
     }
-    if (candidates.empty()) {
-      std::size_t longest = 0;
-      for (const auto& r : routes) {
-        if (r.prefix && prefix_matches(r.path, request.path))
-          longest = std::max(longest, r.path.size());
+    if (match == nullptr) {
+      for (const RouteEntry* r : owners) {
+        if (r->method == lookup) match = r;
       }
-      for (const auto& r : routes) {
-        if (r.prefix && r.path.size() == longest && prefix_matches(r.path, request.path)) {
-          candidates.push_back(r);
-        }
+    }
+    if (match != nullptr) {
+      chosen = *match;
+    } else {
+      for (const RouteEntry* r : owners) {
+        methods.insert(r->method);
+        if (r->method == "GET") methods.insert("HEAD");
       }
     }
   }
 
-  const bool needs_auth =
-      candidates.empty() ||
-      std::any_of(candidates.begin(), candidates.end(),
-                  [](const RouteEntry& r) { return r.access == Server::Access::authenticated; });
-  // Unknown paths ask for credentials too, so that they cannot be told apart from real ones.
   if (needs_auth && !authorized(request)) {
     Response response = plain(401, "Unauthorized");
     response.headers.emplace_back("WWW-Authenticate", "Basic realm=\"vpbx_exporter\"");
     return response;
   }
-  if (candidates.empty()) return plain(404, "404 page not found");
-
-  const std::string lookup = request.method == "HEAD" ? "GET" : request.method;
-  const RouteEntry* chosen = nullptr;
-  for (const auto& r : candidates) {
-    if (r.method == request.method) chosen = &r;
-  }
-  if (chosen == nullptr) {
-    for (const auto& r : candidates) {
-      if (r.method == lookup) chosen = &r;
-    }
-  }
-  if (chosen == nullptr) {
-    std::set<std::string> methods;
-    for (const auto& r : candidates) {
-      methods.insert(r.method);
-      if (r.method == "GET") methods.insert("HEAD");
-    }
+  if (!known) return plain(404, "404 page not found");
+  if (!chosen) {
     std::string allow;
     for (const auto& m : methods) allow += (allow.empty() ? "" : ", ") + m;
     Response response = plain(405, "Method Not Allowed");
@@ -288,14 +314,16 @@ Response Server::Impl::dispatch(Request& request, Scraped& scraped) {
     return response;
   }
 
-  const std::string route_name = chosen->method + " " + chosen->path + (chosen->prefix ? "/*" : "");
+  const auto route_name = [&] {
+    return chosen->method + " " + chosen->path + (chosen->prefix ? "/*" : "");
+  };
   try {
     if (telemetry) return render_metrics(request, scraped);
     return chosen->handler(request);
   } catch (const std::exception& e) {
-    log_failure(route_name, e.what());
+    log_failure(route_name(), e.what());
   } catch (...) {
-    log_failure(route_name, "unknown exception");
+    log_failure(route_name(), "unknown exception");
   }
   return plain(500, "Internal Server Error");
 }
@@ -345,15 +373,15 @@ void Server::add_text_source(std::weak_ptr<const metrics::TextSource> source) {
 }
 
 void Server::route(const std::string& method, const std::string& path, Handler handler,
-                   Access access) {
+                   Access access, Cost cost) {
   std::unique_lock lock(impl_->routes_mutex);
-  impl_->routes.push_back({method, path, false, std::move(handler), access});
+  impl_->routes.push_back({method, path, false, std::move(handler), access, cost});
 }
 
 void Server::route_prefix(const std::string& method, const std::string& prefix, Handler handler,
-                          Access access) {
+                          Access access, Cost cost) {
   std::unique_lock lock(impl_->routes_mutex);
-  impl_->routes.push_back({method, prefix, true, std::move(handler), access});
+  impl_->routes.push_back({method, prefix, true, std::move(handler), access, cost});
 }
 
 void Server::start() {
@@ -391,7 +419,9 @@ void Server::start() {
       [self](Request& request, detail::AfterResponse& after) {
         return self->handle(request, after);
       },
-      [self](const std::string& path) { return is_priority_path(self->options, path); });
+      [self](const std::string& path, std::size_t body_bytes) {
+        return self->lane_for(path, body_bytes);
+      });
   // In place before its workers start: a request may come in as soon as the socket listens,
   // and /metrics reads the transport's figures.
   impl_->transport = std::move(started);

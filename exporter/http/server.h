@@ -71,10 +71,16 @@ class Server {
   // `authenticated` routes need the web config's basic auth (when it has users); the webhook is
   // public and does its own token check.
   enum class Access { authenticated, public_route };
+  // A `quick` handler never blocks and takes microseconds (the webhook parses and applies a push
+  // in memory). A request for a public quick route with a body of at most kQuickBodyBytes is
+  // answered on the I/O thread, without the hand-off to a worker and back that costs more than
+  // such a handler (transport.h).
+  enum class Cost { ordinary, quick };
+  static constexpr std::size_t kQuickBodyBytes = 65536;
   void route(const std::string& method, const std::string& path, Handler handler,
-             Access access = Access::authenticated);
+             Access access = Access::authenticated, Cost cost = Cost::ordinary);
   void route_prefix(const std::string& method, const std::string& prefix, Handler handler,
-                    Access access = Access::authenticated);
+                    Access access = Access::authenticated, Cost cost = Cost::ordinary);
 
   void start();  // throws std::runtime_error (with the address) when it cannot listen
   void stop();

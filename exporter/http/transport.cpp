@@ -31,9 +31,9 @@ void set_thread_name(const char* name) {
 
 }  // namespace
 
-bool Transport::Impl::evict_one() {
+bool Transport::Impl::evict_one(Loop& loop) {
   Connection* oldest = nullptr;
-  for (auto& [id, c] : connections) {
+  for (auto& [id, c] : loop.connections) {
     const bool waiting = c->phase == Connection::Phase::handshake ||
                          c->phase == Connection::Phase::reading ||
                          c->phase == Connection::Phase::draining;
@@ -47,7 +47,7 @@ bool Transport::Impl::evict_one() {
   return true;
 }
 
-void Transport::Impl::accept_all() {
+void Transport::Impl::accept_all(Loop& loop) {
   while (!stopping.load(std::memory_order_relaxed)) {
     sockaddr_in address{};
     socklen_t length = sizeof address;
@@ -55,84 +55,105 @@ void Transport::Impl::accept_all() {
                              SOCK_NONBLOCK | SOCK_CLOEXEC);
     if (fd < 0) {
       if (errno == EINTR || errno == ECONNABORTED) continue;
-      if ((errno == EMFILE || errno == ENFILE) && evict_one()) continue;
+      if ((errno == EMFILE || errno == ENFILE) && evict_one(loop)) continue;
       if (errno != EAGAIN && errno != EWOULDBLOCK) {
         // Out of descriptors with nobody to close: stop accepting until the next sweep rather
         // than spin on a listener that stays readable.
         epoll_event event{};
         event.data.u64 = kListenerId;
-        ::epoll_ctl(epoll_fd, EPOLL_CTL_MOD, listen_fd, &event);
-        accept_paused = true;
+        ::epoll_ctl(loop.epoll_fd, EPOLL_CTL_MOD, listen_fd, &event);
+        loop.accept_paused = true;
       }
       return;
     }
-    if (connections.size() >= max_connections && !evict_one()) {
-      ::close(fd);
-      stats.connections_evicted.fetch_add(1, std::memory_order_relaxed);
-      continue;
-    }
     const int one = 1;
     ::setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
-    auto c = std::make_unique<Connection>(options.limits);
-    c->id = next_id++;
-    c->fd = fd;
     char text[INET_ADDRSTRLEN] = {};
     ::inet_ntop(AF_INET, &address.sin_addr, text, sizeof text);
-    c->peer = text;
-    c->waiting_since = Clock::now();
-    c->deadline = c->waiting_since + options.request_timeout;
-    if (options.tls != nullptr) {
-      c->ssl = SSL_new(options.tls);
-      if (c->ssl == nullptr || SSL_set_fd(c->ssl, fd) != 1) {
-        if (c->ssl != nullptr) SSL_free(c->ssl);
-        ERR_clear_error();
-        ::close(fd);
-        continue;
-      }
-      SSL_set_accept_state(c->ssl);
-      c->phase = Connection::Phase::handshake;
-    }
-    epoll_event event{};
-    event.events = EPOLLIN;
-    event.data.u64 = c->id;
-    if (::epoll_ctl(epoll_fd, EPOLL_CTL_ADD, fd, &event) != 0) {
-      if (c->ssl != nullptr) SSL_free(c->ssl);
-      ::close(fd);
+    Loop& target = *loops[next_loop];
+    next_loop = (next_loop + 1) % loops.size();
+    if (&target == &loop) {
+      adopt(loop, fd, text);
       continue;
     }
-    c->interest = EPOLLIN;
-    stats.connections_accepted.fetch_add(1, std::memory_order_relaxed);
-    stats.connections_open.fetch_add(1, std::memory_order_relaxed);
-    connections.emplace(c->id, std::move(c));
+    {
+      std::lock_guard lock(target.mail_mutex);
+      target.arrivals.push_back({fd, text});
+    }
+    const std::uint64_t wake = 1;
+    [[maybe_unused]] const ssize_t n = ::write(target.wake_fd, &wake, sizeof wake);
   }
 }
 
-void Transport::Impl::drain_done() {
-  std::uint64_t ignored = 0;
-  [[maybe_unused]] const ssize_t n = ::read(wake_fd, &ignored, sizeof ignored);
-  std::vector<Done> finished;
-  {
-    std::lock_guard lock(done_mutex);
-    finished.swap(done);
+void Transport::Impl::adopt(Loop& loop, int fd, std::string peer) {
+  if (stopping.load(std::memory_order_relaxed) ||
+      (loop.connections.size() >= max_per_loop && !evict_one(loop))) {
+    ::close(fd);
+    stats.connections_evicted.fetch_add(1, std::memory_order_relaxed);
+    return;
   }
+  auto c = std::make_unique<Connection>(options.limits);
+  c->loop = &loop;
+  c->id = loop.next_id++;
+  c->fd = fd;
+  c->peer = std::move(peer);
+  c->waiting_since = Clock::now();
+  c->deadline = c->waiting_since + options.request_timeout;
+  if (options.tls != nullptr) {
+    c->ssl = SSL_new(options.tls);
+    if (c->ssl == nullptr || SSL_set_fd(c->ssl, fd) != 1) {
+      if (c->ssl != nullptr) SSL_free(c->ssl);
+      ERR_clear_error();
+      ::close(fd);
+      return;
+    }
+    SSL_set_accept_state(c->ssl);
+    c->phase = Connection::Phase::handshake;
+  }
+  epoll_event event{};
+  event.events = EPOLLIN;
+  event.data.u64 = c->id;
+  if (::epoll_ctl(loop.epoll_fd, EPOLL_CTL_ADD, fd, &event) != 0) {
+    if (c->ssl != nullptr) SSL_free(c->ssl);
+    ::close(fd);
+    return;
+  }
+  c->interest = EPOLLIN;
+  stats.connections_accepted.fetch_add(1, std::memory_order_relaxed);
+  stats.connections_open.fetch_add(1, std::memory_order_relaxed);
+  loop.connections.emplace(c->id, std::move(c));
+}
+
+void Transport::Impl::read_mail(Loop& loop) {
+  std::uint64_t ignored = 0;
+  [[maybe_unused]] const ssize_t n = ::read(loop.wake_fd, &ignored, sizeof ignored);
+  std::vector<Done> finished;
+  std::vector<Arrival> arrived;
+  {
+    std::lock_guard lock(loop.mail_mutex);
+    finished.swap(loop.done);
+    arrived.swap(loop.arrivals);
+  }
+  for (auto& a : arrived) adopt(loop, a.fd, std::move(a.peer));
   for (auto& d : finished) {
-    const auto it = connections.find(d.connection);
-    if (it == connections.end()) continue;  // hung up or timed out while it was handled
+    const auto it = loop.connections.find(d.connection);
+    if (it == loop.connections.end()) continue;  // hung up or timed out while it was handled
     Connection& c = *it->second;
     if (c.head_request) d.body.clear();
     start_write(c, std::move(d.head), std::move(d.body), d.close);
+    if (loop.alive(d.connection) && c.phase == Connection::Phase::reading) resume_reading(c);
   }
 }
 
-void Transport::Impl::sweep() {
+void Transport::Impl::sweep(Loop& loop) {
   const auto now = Clock::now();
   std::vector<std::uint64_t> expired;
-  for (const auto& [id, c] : connections) {
+  for (const auto& [id, c] : loop.connections) {
     if (c->phase != Connection::Phase::processing && now >= c->deadline) expired.push_back(id);
   }
   for (const std::uint64_t id : expired) {
-    const auto it = connections.find(id);
-    if (it == connections.end()) continue;
+    const auto it = loop.connections.find(id);
+    if (it == loop.connections.end()) continue;
     Connection& c = *it->second;
     if (c.phase == Connection::Phase::reading && c.request_started) {
       // Half a request at its deadline: say so, briefly, then drop it.
@@ -145,79 +166,102 @@ void Transport::Impl::sweep() {
       close(c);
     }
   }
-  if (accept_paused) {
-    accept_paused = false;
+  if (loop.accept_paused) {
+    loop.accept_paused = false;
     epoll_event event{};
     event.events = EPOLLIN;
     event.data.u64 = kListenerId;
-    ::epoll_ctl(epoll_fd, EPOLL_CTL_MOD, listen_fd, &event);
+    ::epoll_ctl(loop.epoll_fd, EPOLL_CTL_MOD, listen_fd, &event);
   }
 }
 
-void Transport::Impl::run_io() {
+void Transport::Impl::close_all(Loop& loop) {
+  while (!loop.connections.empty()) close(*loop.connections.begin()->second);
+  std::lock_guard lock(loop.mail_mutex);
+  for (const auto& a : loop.arrivals) ::close(a.fd);
+  loop.arrivals.clear();
+  loop.done.clear();
+}
+
+void Transport::Impl::run_io(Loop& loop) {
   set_thread_name("http-io");
   std::vector<epoll_event> events(256);
   auto next_sweep = Clock::now() + kSweepInterval;
   while (!stopping.load(std::memory_order_relaxed)) {
     const auto wait =
         std::chrono::duration_cast<std::chrono::milliseconds>(next_sweep - Clock::now());
-    const int n = ::epoll_wait(epoll_fd, events.data(), static_cast<int>(events.size()),
-                               static_cast<int>(std::max<long long>(0, wait.count())) + 1);
+    const int timeout_ms =
+        loop.resume.empty() ? static_cast<int>(std::max<long long>(0, wait.count())) + 1 : 0;
+    const int n =
+        ::epoll_wait(loop.epoll_fd, events.data(), static_cast<int>(events.size()), timeout_ms);
     for (int i = 0; i < n; ++i) {
       const std::uint64_t id = events[i].data.u64;
       if (id == kListenerId) {
-        accept_all();
+        accept_all(loop);
       } else if (id == kWakeId) {
-        drain_done();
-      } else if (const auto it = connections.find(id); it != connections.end()) {
+        read_mail(loop);
+      } else if (const auto it = loop.connections.find(id); it != loop.connections.end()) {
         on_event(*it->second, events[i].events);
       }
     }
+    std::vector<std::uint64_t> turn;
+    turn.swap(loop.resume);
+    for (const std::uint64_t id : turn) {
+      const auto it = loop.connections.find(id);
+      if (it != loop.connections.end() && it->second->phase == Connection::Phase::reading) {
+        read_available(*it->second);
+      }
+    }
     if (Clock::now() >= next_sweep) {
-      sweep();
+      sweep(loop);
       next_sweep = Clock::now() + kSweepInterval;
     }
   }
-  close_all();
+  close_all(loop);
 }
 
-void Transport::Impl::run_worker(Lane& lane) {
-  set_thread_name(&lane == &urgent ? "http-scrape" : "http-worker");
+Transport::Impl::Done Transport::Impl::respond(Job& job, AfterResponse& after) {
+  Response response;
+  try {
+    response = handler(job.request, after);
+  } catch (...) {
+    // The server's handler catches everything; this guards the transport all the same.
+    response = Response::text(500, "Internal Server Error\n");
+  }
+  Done d;
+  d.connection = job.connection;
+  d.close = !job.keep_alive || response.close_connection;
+  try {
+    d.head = serialize_head(response, d.close);
+  } catch (...) {
+    d.close = true;
+    d.head = "HTTP/1.1 500 Internal Server Error\r\nContent-Length: 0\r\nConnection: close\r\n\r\n";
+    response.body.clear();
+  }
+  d.body = std::move(response.body);
+  return d;
+}
+
+void Transport::Impl::run_worker(WorkQueue& queue) {
+  set_thread_name(&queue == &urgent ? "http-scrape" : "http-worker");
   while (true) {
     Job job;
     {
-      std::unique_lock lock(lane.mutex);
-      lane.ready.wait(lock, [&] { return stopping.load() || !lane.jobs.empty(); });
-      if (lane.jobs.empty()) return;
-      job = std::move(lane.jobs.front());
-      lane.jobs.pop_front();
+      std::unique_lock lock(queue.mutex);
+      queue.ready.wait(lock, [&] { return stopping.load() || !queue.jobs.empty(); });
+      if (queue.jobs.empty()) return;
+      job = std::move(queue.jobs.front());
+      queue.jobs.pop_front();
     }
     AfterResponse after;
-    Response response;
-    try {
-      response = handler(job.request, after);
-    } catch (...) {
-      // The server's handler catches everything; this guards the transport all the same.
-      response = Response::text(500, "Internal Server Error\n");
-    }
-    Done d;
-    d.connection = job.connection;
-    d.close = !job.keep_alive || response.close_connection;
-    try {
-      d.head = serialize_head(response, d.close);
-    } catch (...) {
-      d.close = true;
-      d.head =
-          "HTTP/1.1 500 Internal Server Error\r\nContent-Length: 0\r\nConnection: close\r\n\r\n";
-      response.body.clear();
-    }
-    d.body = std::move(response.body);
+    Done d = respond(job, after);
+    Loop& loop = *job.loop;
     {
-      std::lock_guard lock(done_mutex);
-      done.push_back(std::move(d));
+      std::lock_guard lock(loop.mail_mutex);
+      loop.done.push_back(std::move(d));
     }
     const std::uint64_t one = 1;
-    [[maybe_unused]] const ssize_t n = ::write(wake_fd, &one, sizeof one);
+    [[maybe_unused]] const ssize_t n = ::write(loop.wake_fd, &one, sizeof one);
     if (after) {
       try {
         after();
@@ -228,8 +272,9 @@ void Transport::Impl::run_worker(Lane& lane) {
   }
 }
 
-Transport::Transport(TransportOptions options, RequestHandler handler, PriorityTest priority)
-    : impl_(std::make_unique<Impl>(std::move(options), std::move(handler), std::move(priority))) {}
+Transport::Transport(TransportOptions options, RequestHandler handler, LaneChoice choose_lane)
+    : impl_(
+          std::make_unique<Impl>(std::move(options), std::move(handler), std::move(choose_lane))) {}
 
 Transport::~Transport() {
   stop();
@@ -245,7 +290,7 @@ const TransportStats& Transport::stats() const {
 
 void Transport::start() {
   Impl& s = *impl_;
-  if (s.io_thread.joinable()) return;
+  if (!s.loops.empty()) return;
   // A peer that hangs up while we write must not kill the process.
   ::signal(SIGPIPE, SIG_IGN);
 
@@ -257,7 +302,12 @@ void Transport::start() {
                             : files.rlim_cur / 2;
     limit = std::min<std::size_t>(limit, usable);
   }
-  s.max_connections = std::max<std::size_t>(limit, 1);
+  const std::size_t max_connections = std::max<std::size_t>(limit, 1);
+  std::size_t io_threads = s.options.io_threads > 0
+                               ? static_cast<std::size_t>(s.options.io_threads)
+                               : std::min<std::size_t>(std::thread::hardware_concurrency(), 4);
+  io_threads = std::clamp<std::size_t>(io_threads, 1, max_connections);
+  s.max_per_loop = (max_connections + io_threads - 1) / io_threads;
 
   sockaddr_in address{};
   address.sin_family = AF_INET;
@@ -267,12 +317,20 @@ void Transport::start() {
   } else if (::inet_pton(AF_INET, s.options.host.c_str(), &address.sin_addr) != 1) {
     throw std::runtime_error("'" + s.options.host + "' is not an IPv4 address");
   }
-  const auto fail = [&s](const std::string& what) {
-    const std::string reason = what + ": " + std::strerror(errno);
-    for (int* fd : {&s.listen_fd, &s.epoll_fd, &s.wake_fd}) {
-      if (*fd >= 0) ::close(*fd);
-      *fd = -1;
+  const auto close_descriptors = [&s] {
+    if (s.listen_fd >= 0) ::close(s.listen_fd);
+    s.listen_fd = -1;
+    for (auto& loop : s.loops) {
+      for (int* fd : {&loop->epoll_fd, &loop->wake_fd}) {
+        if (*fd >= 0) ::close(*fd);
+        *fd = -1;
+      }
     }
+  };
+  const auto fail = [&s, &close_descriptors](const std::string& what) {
+    const std::string reason = what + ": " + std::strerror(errno);
+    close_descriptors();
+    s.loops.clear();
     throw std::runtime_error(reason);
   };
   s.listen_fd = ::socket(AF_INET, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
@@ -287,16 +345,22 @@ void Transport::start() {
   ::getsockname(s.listen_fd, reinterpret_cast<sockaddr*>(&address), &length);
   s.bound_port = ntohs(address.sin_port);
 
-  s.epoll_fd = ::epoll_create1(EPOLL_CLOEXEC);
-  if (s.epoll_fd < 0) fail("epoll_create1");
-  s.wake_fd = ::eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
-  if (s.wake_fd < 0) fail("eventfd");
-  epoll_event event{};
-  event.events = EPOLLIN;
-  event.data.u64 = kListenerId;
-  ::epoll_ctl(s.epoll_fd, EPOLL_CTL_ADD, s.listen_fd, &event);
-  event.data.u64 = kWakeId;
-  ::epoll_ctl(s.epoll_fd, EPOLL_CTL_ADD, s.wake_fd, &event);
+  for (std::size_t i = 0; i < io_threads; ++i) {
+    auto& loop = *s.loops.emplace_back(std::make_unique<Impl::Loop>());
+    loop.index = i;
+    loop.epoll_fd = ::epoll_create1(EPOLL_CLOEXEC);
+    if (loop.epoll_fd < 0) fail("epoll_create1");
+    loop.wake_fd = ::eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
+    if (loop.wake_fd < 0) fail("eventfd");
+    epoll_event event{};
+    event.events = EPOLLIN;
+    event.data.u64 = kWakeId;
+    ::epoll_ctl(loop.epoll_fd, EPOLL_CTL_ADD, loop.wake_fd, &event);
+    if (i == 0) {
+      event.data.u64 = kListenerId;
+      ::epoll_ctl(loop.epoll_fd, EPOLL_CTL_ADD, s.listen_fd, &event);
+    }
+  }
 
   s.stopping = false;
   for (int i = 0; i < std::max(1, s.options.workers); ++i) {
@@ -305,33 +369,49 @@ void Transport::start() {
   for (int i = 0; i < std::max(1, s.options.priority_workers); ++i) {
     s.urgent.threads.emplace_back([&s] { s.run_worker(s.urgent); });
   }
-  s.io_thread = std::thread([&s] { s.run_io(); });
+  for (auto& loop : s.loops) {
+    loop->thread = std::thread([&s, &loop = *loop] { s.run_io(loop); });
+  }
 }
 
 void Transport::stop() {
   Impl& s = *impl_;
-  if (!s.io_thread.joinable()) return;
+  if (s.loops.empty()) return;
   s.stopping = true;
-  for (Impl::Lane* lane : {&s.general, &s.urgent}) {
+  for (Impl::WorkQueue* queue : {&s.general, &s.urgent}) {
     {
-      std::lock_guard lock(lane->mutex);
-      lane->jobs.clear();
+      std::lock_guard lock(queue->mutex);
+      queue->jobs.clear();
     }
-    lane->ready.notify_all();
+    queue->ready.notify_all();
   }
-  const std::uint64_t one = 1;
-  [[maybe_unused]] const ssize_t n = ::write(s.wake_fd, &one, sizeof one);
-  s.io_thread.join();
-  for (Impl::Lane* lane : {&s.general, &s.urgent}) {
-    for (auto& thread : lane->threads) thread.join();
-    lane->threads.clear();
+  for (auto& loop : s.loops) {
+    const std::uint64_t one = 1;
+    [[maybe_unused]] const ssize_t n = ::write(loop->wake_fd, &one, sizeof one);
   }
-  for (int* fd : {&s.listen_fd, &s.epoll_fd, &s.wake_fd}) {
-    if (*fd >= 0) ::close(*fd);
-    *fd = -1;
+  for (auto& loop : s.loops) {
+    if (loop->thread.joinable()) loop->thread.join();
   }
-  std::lock_guard lock(s.done_mutex);
-  s.done.clear();
+  for (Impl::WorkQueue* queue : {&s.general, &s.urgent}) {
+    for (auto& thread : queue->threads) thread.join();
+    queue->threads.clear();
+  }
+  // What was handed to a loop after its last look: a worker's answer, a dealt connection.
+  for (auto& loop : s.loops) {
+    std::lock_guard lock(loop->mail_mutex);
+    for (const auto& a : loop->arrivals) ::close(a.fd);
+    loop->arrivals.clear();
+    loop->done.clear();
+  }
+  if (s.listen_fd >= 0) ::close(s.listen_fd);
+  s.listen_fd = -1;
+  for (auto& loop : s.loops) {
+    for (int* fd : {&loop->epoll_fd, &loop->wake_fd}) {
+      if (*fd >= 0) ::close(*fd);
+      *fd = -1;
+    }
+  }
+  s.loops.clear();
 }
 
 }  // namespace vpbx::http::detail

@@ -1,14 +1,21 @@
 #pragma once
-// The HTTP transport under Server: one I/O thread multiplexes every connection with epoll, reads
-// and parses requests without blocking, and hands only complete requests to worker threads.
+// The HTTP transport under Server: a few I/O threads (one per core, at most 4) multiplex the
+// connections with epoll, read and parse requests without blocking, and hand complete requests
+// to worker threads. The first I/O thread accepts and deals new connections to all in turn.
 //
 // Why not CivetWeb's thread per connection: a client that sends half a request held one of its
 // workers until the request timeout, so 200 such clients on the webhook left no worker for
 // /metrics (every scrape timed out; docs/http.md, "Hostile clients"). Here a slow client costs a
 // socket and at most max_head_bytes + max_body_bytes of buffer, whatever it does; the whole request
 // must arrive within request_timeout; and scrapes and health checks have workers of their own,
-// so a flood of webhook requests cannot delay them either. At max_connections, the connection
-// that has waited longest for its request is closed to make room for the new one.
+// so a flood of webhook requests cannot delay them either. At max_connections (shared out
+// between the I/O threads), the connection that has waited longest for its request on the new
+// one's thread is closed to make room for it.
+//
+// Requests whose handler is known to be quick (a small webhook push: parsed and applied in memory
+// in microseconds) are answered on the I/O thread itself: handing them to a worker and back cost
+// two thread wake-ups and two epoll_ctl calls, more than the work (bench/analysis.md). An I/O
+// thread answers at most kInlineTurn of them per connection before it serves its others.
 
 #include <openssl/ssl.h>
 
@@ -28,6 +35,7 @@ struct TransportOptions {
   std::string host;        // numeric IPv4; empty: every interface
   int port = 0;            // 0 picks a free one
   SSL_CTX* tls = nullptr;  // not owned; must outlive the transport
+  int io_threads = 0;      // 0: one per core, at most 4
   int workers = 8;
   int priority_workers = 2;
   std::chrono::milliseconds request_timeout{10000};  // whole request, head and body
@@ -40,8 +48,13 @@ struct TransportOptions {
 // large response was rendered from while it is being sent).
 using AfterResponse = std::function<void()>;
 using RequestHandler = std::function<Response(Request& request, AfterResponse& after)>;
-// Which requests go to the priority workers (by path).
-using PriorityTest = std::function<bool(const std::string& path)>;
+// Where a complete request is handled.
+enum class Lane {
+  general,    // the workers
+  priority,   // workers of their own, so that scrapes and health checks never queue behind others
+  io_thread,  // at once, on the I/O thread: only handlers that never block and take microseconds
+};
+using LaneChoice = std::function<Lane(const std::string& path, std::size_t body_bytes)>;
 
 struct TransportStats {
   std::atomic<std::uint64_t> connections_accepted{0};
@@ -54,7 +67,7 @@ struct TransportStats {
 
 class Transport {
  public:
-  Transport(TransportOptions options, RequestHandler handler, PriorityTest priority);
+  Transport(TransportOptions options, RequestHandler handler, LaneChoice choose_lane);
   ~Transport();
   Transport(const Transport&) = delete;
   Transport& operator=(const Transport&) = delete;

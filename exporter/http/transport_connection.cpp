@@ -23,7 +23,7 @@ void Transport::Impl::watch(Connection& c, std::uint32_t events) {
   epoll_event event{};
   event.events = events;
   event.data.u64 = c.id;
-  ::epoll_ctl(epoll_fd, EPOLL_CTL_MOD, c.fd, &event);
+  ::epoll_ctl(c.loop->epoll_fd, EPOLL_CTL_MOD, c.fd, &event);
   c.interest = events;
 }
 
@@ -33,14 +33,12 @@ void Transport::Impl::close(Connection& c) {
     SSL_free(c.ssl);
     ERR_clear_error();
   }
-  ::epoll_ctl(epoll_fd, EPOLL_CTL_DEL, c.fd, nullptr);
+  ::epoll_ctl(c.loop->epoll_fd, EPOLL_CTL_DEL, c.fd, nullptr);
   ::close(c.fd);
   stats.connections_open.fetch_sub(1, std::memory_order_relaxed);
-  connections.erase(c.id);  // c is gone from here on
-}
-
-void Transport::Impl::close_all() {
-  while (!connections.empty()) close(*connections.begin()->second);
+  Loop& loop = *c.loop;
+  const std::uint64_t id = c.id;
+  loop.connections.erase(id);  // c is gone from here on
 }
 
 ssize_t Transport::Impl::receive(Connection& c, char* buffer, std::size_t size) {
@@ -120,9 +118,10 @@ bool Transport::Impl::flush(Connection& c) {
   }
   const bool pending = c.out_done < total;
   if (c.phase == Connection::Phase::writing) {
-    // A client that reads nothing for a request timeout is dropped.
-    if (progressed) c.deadline = Clock::now() + options.request_timeout;
-    watch(c, !pending ? 0u : c.tls_write_wants_read ? kIn : kOut);
+    // A client that reads nothing for a request timeout is dropped. Once all is sent,
+    // finish_response() says what to watch next.
+    if (pending && progressed) c.deadline = Clock::now() + options.request_timeout;
+    if (pending) watch(c, c.tls_write_wants_read ? kIn : kOut);
   } else {
     watch(c, kIn | (pending ? kOut : 0u));  // an interim 100 Continue while reading
   }
@@ -173,16 +172,15 @@ void Transport::Impl::finish_response(Connection& c) {
   c.phase = Connection::Phase::reading;
   c.waiting_since = Clock::now();
   c.deadline = c.waiting_since + options.idle_timeout;
+  // Re-arming a socket that has input waiting reports it. What is buffered (pipelined requests,
+  // TLS records) is not reported: whoever called this serves it (resume_reading), without
+  // recursion however many requests a client pipelines.
   watch(c, EPOLLIN);
-  if (!c.pending.empty()) {
-    const std::string pipelined = std::move(c.pending);
-    c.pending.clear();
-    const std::uint64_t id = c.id;
-    take_input(c, pipelined);
-    if (connections.find(id) == connections.end()) return;
-  }
+}
+
+void Transport::Impl::resume_reading(Connection& c) {
   // TLS may hold decrypted bytes the socket no longer signals.
-  if (c.phase == Connection::Phase::reading) read_available(c);
+  if (c.ssl != nullptr || !c.pending.empty()) read_available(c);
 }
 
 void Transport::Impl::answer_error(Connection& c, int status, const std::string& text) {
@@ -191,29 +189,46 @@ void Transport::Impl::answer_error(Connection& c, int status, const std::string&
 }
 
 void Transport::Impl::dispatch(Connection& c) {
-  const RequestHead& head = c.parser.head();
+  // The head is taken apart, not copied: the parser is reset before the next request.
+  RequestHead& head = c.parser.head();
   Job job;
+  job.loop = c.loop;
   job.connection = c.id;
   job.keep_alive = head.keep_alive;
   Request& request = job.request;
-  request.method = head.method;
-  request.path = head.path;
-  request.query = head.query;
+  c.head_request = head.method == "HEAD";
+  request.method = std::move(head.method);
+  request.path = std::move(head.path);
+  request.query = std::move(head.query);
   request.remote_address = c.peer;
-  for (const auto& [name, value] : head.headers) {
-    auto [it, inserted] = request.headers.emplace(name, value);
+  for (auto& [name, value] : head.headers) {
+    auto [it, inserted] = request.headers.try_emplace(std::move(name), std::move(value));
     if (!inserted) it->second += ", " + value;  // repeated headers fold into one list
   }
   request.body = std::move(c.parser.body());
-  c.head_request = head.method == "HEAD";
+  const Lane lane = choose_lane ? choose_lane(request.path, request.body.size()) : Lane::general;
   c.phase = Connection::Phase::processing;
-  watch(c, 0);  // errors and hang-ups are still reported
-  Lane& lane = priority && priority(request.path) ? urgent : general;
-  {
-    std::lock_guard lock(lane.mutex);
-    lane.jobs.push_back(std::move(job));
+  if (lane == Lane::io_thread) {
+    AfterResponse after;
+    Done d = respond(job, after);
+    if (c.head_request) d.body.clear();
+    start_write(c, std::move(d.head), std::move(d.body), d.close);  // may close c
+    if (after) {
+      try {
+        after();
+      } catch (...) {
+        // Clean-up only; nothing to report to anybody.
+      }
+    }
+    return;
   }
-  lane.ready.notify_one();
+  watch(c, 0);  // errors and hang-ups are still reported
+  WorkQueue& queue = lane == Lane::priority ? urgent : general;
+  {
+    std::lock_guard lock(queue.mutex);
+    queue.jobs.push_back(std::move(job));
+  }
+  queue.ready.notify_one();
 }
 
 void Transport::Impl::take_input(Connection& c, std::string_view data) {
@@ -249,8 +264,20 @@ void Transport::Impl::take_input(Connection& c, std::string_view data) {
 
 void Transport::Impl::read_available(Connection& c) {
   char buffer[kReadChunk];
+  Loop& loop = *c.loop;
   const std::uint64_t id = c.id;
-  while (c.phase == Connection::Phase::reading) {
+  for (int turn = 0; c.phase == Connection::Phase::reading; ++turn) {
+    if (turn == kInlineTurn) {
+      loop.resume.push_back(id);  // the others first
+      return;
+    }
+    if (!c.pending.empty()) {
+      const std::string pipelined = std::move(c.pending);
+      c.pending.clear();
+      take_input(c, pipelined);
+      if (!loop.alive(id)) return;
+      continue;
+    }
     const ssize_t n = receive(c, buffer, sizeof buffer);
     if (n == -1) return;
     if (n <= 0) {
@@ -258,7 +285,10 @@ void Transport::Impl::read_available(Connection& c) {
       return;
     }
     take_input(c, std::string_view(buffer, static_cast<std::size_t>(n)));
-    if (connections.find(id) == connections.end()) return;
+    if (!loop.alive(id)) return;
+    // A short read emptied the socket: epoll reports the next bytes, no recv() needs to ask.
+    const bool socket_empty = c.ssl == nullptr && static_cast<std::size_t>(n) < sizeof buffer;
+    if (socket_empty && c.pending.empty()) return;
   }
 }
 
@@ -297,10 +327,15 @@ void Transport::Impl::on_event(Connection& c, std::uint32_t events) {
       // Only a hang-up gets here (nothing else is watched): the answer has nobody to go to.
       if (events & EPOLLHUP) close(c);
       return;
-    case Connection::Phase::writing:
+    case Connection::Phase::writing: {
+      Loop& loop = *c.loop;
+      const std::uint64_t id = c.id;
       if (!flush(c)) return;
-      if (c.out_done == c.out_head.size() + c.out_body.size()) finish_response(c);
+      if (c.out_done < c.out_head.size() + c.out_body.size()) return;
+      finish_response(c);
+      if (loop.alive(id) && c.phase == Connection::Phase::reading) resume_reading(c);
       return;
+    }
     case Connection::Phase::draining: {
       char buffer[kReadChunk];
       while (true) {
@@ -313,14 +348,11 @@ void Transport::Impl::on_event(Connection& c, std::uint32_t events) {
         }
       }
     }
-    case Connection::Phase::reading: {
-      const std::uint64_t id = c.id;
-      if ((events & EPOLLOUT) && c.out_done < c.out_head.size()) {
-        if (!flush(c)) return;
-      }
-      if (connections.find(id) != connections.end()) read_available(c);
+    case Connection::Phase::reading:
+      // An interim 100 Continue still going out, then the body.
+      if ((events & EPOLLOUT) && c.out_done < c.out_head.size() && !flush(c)) return;
+      read_available(c);
       return;
-    }
   }
 }
 

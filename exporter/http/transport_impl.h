@@ -25,6 +25,9 @@ inline constexpr std::uint32_t kOut = EPOLLOUT;
 inline constexpr std::uint64_t kListenerId = 0;
 inline constexpr std::uint64_t kWakeId = 1;
 inline constexpr std::size_t kReadChunk = 16384;
+// Requests one connection may have answered on the I/O thread before the others get their turn:
+// a client pipelining webhook pushes must not hold the I/O thread.
+inline constexpr int kInlineTurn = 16;
 // Deadlines are checked this often; they are enforced to within this much.
 inline constexpr auto kSweepInterval = std::chrono::milliseconds(25);
 // An error answer (400, 408, ...) gets this long to go out before the connection is dropped.
@@ -46,9 +49,12 @@ const char* reason_phrase(int status);
 std::string serialize_head(const Response& response, bool close);
 
 struct Transport::Impl {
+  struct Loop;
+
   struct Connection {
     enum class Phase { handshake, reading, processing, writing, draining };
-    std::uint64_t id = 0;
+    Loop* loop = nullptr;  // the I/O thread that owns it
+    std::uint64_t id = 0;  // unique within its loop
     int fd = -1;
     SSL* ssl = nullptr;
     std::string peer;
@@ -72,6 +78,7 @@ struct Transport::Impl {
   };
 
   struct Job {
+    Loop* loop = nullptr;
     std::uint64_t connection = 0;
     Request request;
     bool keep_alive = true;
@@ -84,50 +91,78 @@ struct Transport::Impl {
     bool close = false;
   };
 
-  // A queue of complete requests and the workers that take from it.
-  struct Lane {
+  // A connection the accepting loop deals to another.
+  struct Arrival {
+    int fd = -1;
+    std::string peer;
+  };
+
+  // One I/O thread and what it owns: an epoll set and the connections in it. The first loop
+  // also accepts, and deals new connections to every loop in turn, so that the I/O work of many
+  // clients spreads over the cores.
+  struct Loop {
+    std::size_t index = 0;
+    int epoll_fd = -1;
+    int wake_fd = -1;
+    std::thread thread;
+    std::mutex mail_mutex;  // what other threads hand this loop; wake_fd tells it
+    std::vector<Done> done;
+    std::vector<Arrival> arrivals;
+    // Owned by the loop's thread.
+    std::unordered_map<std::uint64_t, std::unique_ptr<Connection>> connections;
+    std::uint64_t next_id = 2;
+    bool accept_paused = false;
+    // Connections that used up their turn (kInlineTurn) with input left: served again after the
+    // events of the next epoll_wait, which then does not wait.
+    std::vector<std::uint64_t> resume;
+
+    bool alive(std::uint64_t id) const { return connections.find(id) != connections.end(); }
+  };
+
+  // Complete requests and the workers that take them.
+  struct WorkQueue {
     std::mutex mutex;
     std::condition_variable ready;
     std::deque<Job> jobs;
     std::vector<std::thread> threads;
   };
 
-  Impl(TransportOptions o, RequestHandler h, PriorityTest p)
-      : options(std::move(o)), handler(std::move(h)), priority(std::move(p)) {}
+  Impl(TransportOptions o, RequestHandler h, LaneChoice l)
+      : options(std::move(o)), handler(std::move(h)), choose_lane(std::move(l)) {}
 
   TransportOptions options;
   RequestHandler handler;
-  PriorityTest priority;
+  LaneChoice choose_lane;
   TransportStats stats;
   int listen_fd = -1;
-  int epoll_fd = -1;
-  int wake_fd = -1;
   int bound_port = 0;
-  std::size_t max_connections = 0;
-  bool accept_paused = false;
+  std::size_t max_per_loop = 0;  // max_connections, shared out
   std::atomic<bool> stopping{false};
-  std::thread io_thread;
-  Lane general;
-  Lane urgent;
-  std::mutex done_mutex;
-  std::vector<Done> done;
+  std::vector<std::unique_ptr<Loop>> loops;
+  std::size_t next_loop = 0;  // the accepting loop's next deal
+  WorkQueue general;
+  WorkQueue urgent;
 
-  // Owned by the I/O thread.
-  std::unordered_map<std::uint64_t, std::unique_ptr<Connection>> connections;
-  std::uint64_t next_id = 2;
-
-  void run_io();
-  void run_worker(Lane& lane);
-  void accept_all();
-  bool evict_one();
+  void run_io(Loop& loop);
+  void run_worker(WorkQueue& queue);
+  // Runs the handler on a request and writes the head of its answer (the worker's part).
+  Done respond(Job& job, AfterResponse& after);
+  void accept_all(Loop& loop);
+  void adopt(Loop& loop, int fd, std::string peer);
+  bool evict_one(Loop& loop);
   void on_event(Connection& c, std::uint32_t events);
-  void drain_done();
-  void sweep();
+  void read_mail(Loop& loop);
+  void sweep(Loop& loop);
+  void close_all(Loop& loop);
 
   void handshake(Connection& c);
+  // Serves what is buffered, then what the socket holds, until the connection waits (for the
+  // socket, a worker or the client reading) or is gone, or its turn is used up.
   void read_available(Connection& c);
   void take_input(Connection& c, std::string_view data);
   void dispatch(Connection& c);
+  // After an answer has gone out whole on a connection that stays open.
+  void resume_reading(Connection& c);
   void answer_error(Connection& c, int status, const std::string& text);
   void start_write(Connection& c, std::string head, std::string body, bool close);
   // Returns false when the connection was closed.
@@ -135,7 +170,6 @@ struct Transport::Impl {
   void finish_response(Connection& c);
   void watch(Connection& c, std::uint32_t events);
   void close(Connection& c);
-  void close_all();
 
   // TLS-or-plain I/O: >0 bytes, 0 end of stream, -1 would block (c.interest updated), -2 error.
   ssize_t receive(Connection& c, char* buffer, std::size_t size);

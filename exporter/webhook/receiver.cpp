@@ -150,11 +150,13 @@ void Receiver::register_routes(http::Server& server) {
   if (!current->config.enabled()) return;
   std::lock_guard lock(routes_mutex_);
   if (!registered_paths_.insert(current->config.path).second) return;
-  // Every method reaches handle(), so that a wrong token is a 404 whatever the method.
+  // Every method reaches handle(), so that a wrong token is a 404 whatever the method. Quick:
+  // handle() only parses and applies in memory (see the header), so small pushes are answered
+  // on the I/O thread.
   for (const char* method : {"POST", "GET", "HEAD", "PUT", "DELETE", "PATCH", "OPTIONS"}) {
     server.route_prefix(
         method, current->config.path, [this](const http::Request& r) { return handle(r); },
-        http::Server::Access::public_route);
+        http::Server::Access::public_route, http::Server::Cost::quick);
   }
 }
 
