@@ -321,12 +321,18 @@ TEST_CASE("/metrics serves the text format, plain or gzip", "[http]") {
   CHECK(gzipped.header("content-encoding") == "gzip");
   CHECK(gzipped.header("content-type") == "text/plain; version=0.0.4; charset=utf-8");
   CHECK(gzipped.body != plain.body);
-  CHECK(vpbx::test::gunzip(gzipped.body) == plain.body);
+  // The open connections may differ: curl's last one may still be closing on another I/O thread.
+  const auto steady = [](std::string text) {
+    const auto at = text.find("\nvpbx_http_connections ");
+    if (at != std::string::npos) text.erase(at + 1, text.find('\n', at + 1) - at);
+    return text;
+  };
+  CHECK(steady(vpbx::test::gunzip(gzipped.body)) == steady(plain.body));
 
   const auto refused =
       http_request(t.url("/metrics"), with_header("Accept-Encoding: gzip;q=0, identity"));
   CHECK(refused.header("content-encoding").empty());
-  CHECK(refused.body == plain.body);
+  CHECK(steady(refused.body) == steady(plain.body));
 }
 
 TEST_CASE("/metrics skips collectables that are gone", "[http]") {
