@@ -99,7 +99,7 @@ std::string serialize_head(const Response& response, bool close) {
   head += "\r\nContent-Type: ";
   head += response.content_type;
   head += "\r\nContent-Length: ";
-  head += std::to_string(response.body.size());
+  head += std::to_string(response.body_size());
   head += "\r\n";
   for (const auto& [name, value] : response.headers) {
     // Content-Length and Connection are ours to set: a handler's own would contradict what is

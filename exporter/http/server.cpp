@@ -5,7 +5,6 @@
 #include <prometheus/metric_family.h>
 
 #include <algorithm>
-#include <atomic>
 #include <mutex>
 #include <optional>
 #include <set>
@@ -117,6 +116,12 @@ Response Response::text(int status, std::string body) {
   return response;
 }
 
+std::size_t Response::body_size() const {
+  std::size_t size = body.size();
+  for (const auto& piece : more_body) size += piece.size();
+  return size;
+}
+
 struct Server::Impl {
   explicit Impl(ServerOptions o) : options(std::move(o)) {}
   ~Impl() {
@@ -133,7 +138,6 @@ struct Server::Impl {
   };
   std::mutex sources_mutex;
   std::vector<Source> sources;
-  std::atomic<std::size_t> last_plain_bytes{0};
   SSL_CTX* tls_context = nullptr;
   std::unique_ptr<detail::Transport> transport;
   int bound_port = 0;
@@ -236,13 +240,13 @@ Response Server::Impl::render_metrics(const Request& request, Scraped& scraped) 
       log_failure(options.telemetry_path, e.what());  // the plain body still goes out
     }
   }
-  // Sized as the last plain answer: a 30 MB text grown by doubling costs copies and page faults.
-  const std::size_t last = last_plain_bytes.load(std::memory_order_relaxed);
-  response.body.reserve(last + last / 16);
-  metrics::TextOutput out([&response](std::string_view chunk) { response.body += chunk; });
+  // Plain: the text's pieces are the answer's, sent as they are; copied into one string, a 31 MB
+  // text would exist twice at the scrape's peak (bench/results.md).
+  metrics::TextOutput out(
+      [&response](std::string&& piece) { response.more_body.push_back(std::move(piece)); },
+      std::size_t{1} << 16);
   write_all(out);
-  last_plain_bytes.store(response.body.size(), std::memory_order_relaxed);
-  scraped.text_bytes = response.body.size();
+  scraped.text_bytes = response.body_size();
   return response;
 }
 

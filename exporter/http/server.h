@@ -35,9 +35,13 @@ struct Response {
   int status = 200;
   std::string content_type = "text/plain; charset=utf-8";
   std::string body;
+  // More of the body, sent after `body` piece by piece: an answer written in pieces (a plain
+  // /metrics of 31 MB) is not copied into one string while its pieces exist.
+  std::vector<std::string> more_body;
   std::vector<std::pair<std::string, std::string>> headers;
   bool close_connection = false;  // close once it is sent, whatever the client asked
   static Response text(int status, std::string body);
+  std::size_t body_size() const;
 };
 
 // Must not throw; the server still catches everything and answers 500 if one does.

@@ -139,8 +139,8 @@ void Transport::Impl::read_mail(Loop& loop) {
     const auto it = loop.connections.find(d.connection);
     if (it == loop.connections.end()) continue;  // hung up or timed out while it was handled
     Connection& c = *it->second;
-    if (c.head_request) d.body.clear();
-    start_write(c, std::move(d.head), std::move(d.body), d.close);
+    if (c.head_request) d.out.resize(1);  // the head only
+    start_write(c, std::move(d.out), d.close);
     if (loop.alive(d.connection) && c.phase == Connection::Phase::reading) resume_reading(c);
   }
 }
@@ -232,13 +232,16 @@ Transport::Impl::Done Transport::Impl::respond(Job& job, AfterResponse& after) {
   d.connection = job.connection;
   d.close = !job.keep_alive || response.close_connection;
   try {
-    d.head = serialize_head(response, d.close);
+    d.out.reserve(2 + response.more_body.size());
+    d.out.push_back(serialize_head(response, d.close));
+    d.out.push_back(std::move(response.body));
+    for (auto& piece : response.more_body) d.out.push_back(std::move(piece));
   } catch (...) {
     d.close = true;
-    d.head = "HTTP/1.1 500 Internal Server Error\r\nContent-Length: 0\r\nConnection: close\r\n\r\n";
-    response.body.clear();
+    d.out.clear();
+    d.out.push_back(
+        "HTTP/1.1 500 Internal Server Error\r\nContent-Length: 0\r\nConnection: close\r\n\r\n");
   }
-  d.body = std::move(response.body);
   return d;
 }
 

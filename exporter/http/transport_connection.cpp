@@ -51,7 +51,7 @@ ssize_t Transport::Impl::receive(Connection& c, char* buffer, std::size_t size) 
   if (n > 0) return n;
   switch (SSL_get_error(c.ssl, n)) {
     case SSL_ERROR_WANT_READ:
-      watch(c, kIn | (c.out_done < c.out_head.size() + c.out_body.size() ? kOut : 0u));
+      watch(c, kIn | (c.sending() ? kOut : 0u));
       return -1;
     case SSL_ERROR_WANT_WRITE:
       watch(c, EPOLLOUT);
@@ -64,19 +64,27 @@ ssize_t Transport::Impl::receive(Connection& c, char* buffer, std::size_t size) 
   }
 }
 
-ssize_t Transport::Impl::transmit(Connection& c, const char* data, std::size_t size,
-                                  const char* more, std::size_t more_size) {
+ssize_t Transport::Impl::transmit(Connection& c) {
+  const std::string& piece = c.out[c.out_piece];
   if (c.ssl == nullptr) {
-    iovec parts[2] = {{const_cast<char*>(data), size}, {const_cast<char*>(more), more_size}};
+    // As many pieces as one call takes: a plain /metrics is a thousand of them.
+    constexpr std::size_t kMaxParts = 64;
+    iovec parts[kMaxParts];
+    std::size_t count = 0;
+    for (std::size_t i = c.out_piece; i < c.out.size() && count < kMaxParts; ++i) {
+      const std::size_t skip = i == c.out_piece ? c.out_offset : 0;
+      parts[count++] = {const_cast<char*>(c.out[i].data() + skip), c.out[i].size() - skip};
+    }
     msghdr message{};
     message.msg_iov = parts;
-    message.msg_iovlen = more_size > 0 ? 2 : 1;
+    message.msg_iovlen = count;
     const ssize_t n = ::sendmsg(c.fd, &message, MSG_NOSIGNAL);
     if (n >= 0) return n;
     return errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR ? -1 : -2;
   }
   c.tls_write_wants_read = false;
-  const int n = SSL_write(c.ssl, data, static_cast<int>(std::min<std::size_t>(size, 1 << 30)));
+  const std::size_t size = std::min<std::size_t>(piece.size() - c.out_offset, 1 << 30);
+  const int n = SSL_write(c.ssl, piece.data() + c.out_offset, static_cast<int>(size));
   if (n > 0) return n;
   switch (SSL_get_error(c.ssl, n)) {
     case SSL_ERROR_WANT_READ:
@@ -91,32 +99,30 @@ ssize_t Transport::Impl::transmit(Connection& c, const char* data, std::size_t s
 }
 
 bool Transport::Impl::flush(Connection& c) {
-  const std::size_t total = c.out_head.size() + c.out_body.size();
   bool progressed = false;
-  while (c.out_done < total) {
-    const char* data;
-    std::size_t size;
-    const char* more = nullptr;
-    std::size_t more_size = 0;
-    if (c.out_done < c.out_head.size()) {
-      data = c.out_head.data() + c.out_done;
-      size = c.out_head.size() - c.out_done;
-      more = c.out_body.data();
-      more_size = c.out_body.size();
-    } else {
-      data = c.out_body.data() + (c.out_done - c.out_head.size());
-      size = total - c.out_done;
-    }
-    const ssize_t n = transmit(c, data, size, more, more_size);
+  while (c.sending()) {
+    const ssize_t n = transmit(c);
     if (n == -2) {
       close(c);
       return false;
     }
     if (n < 0) break;
-    c.out_done += static_cast<std::size_t>(n);
     progressed = true;
+    // Pieces sent are let go at once: a large answer shrinks as it goes out.
+    auto sent = static_cast<std::size_t>(n);
+    while (sent > 0 && c.sending()) {
+      const std::size_t left = c.out[c.out_piece].size() - c.out_offset;
+      if (sent < left) {
+        c.out_offset += sent;
+        break;
+      }
+      sent -= left;
+      std::string().swap(c.out[c.out_piece]);
+      ++c.out_piece;
+      c.out_offset = 0;
+    }
   }
-  const bool pending = c.out_done < total;
+  const bool pending = c.sending();
   if (c.phase == Connection::Phase::writing) {
     // A client that reads nothing for a request timeout is dropped. Once all is sent,
     // finish_response() says what to watch next.
@@ -126,21 +132,24 @@ bool Transport::Impl::flush(Connection& c) {
     watch(c, kIn | (pending ? kOut : 0u));  // an interim 100 Continue while reading
   }
   if (!pending && c.phase != Connection::Phase::writing) {
-    c.out_head.clear();
-    c.out_done = 0;
+    c.out.clear();
+    c.out_piece = 0;
   }
   return true;
 }
 
-void Transport::Impl::start_write(Connection& c, std::string head, std::string body, bool close) {
+void Transport::Impl::start_write(Connection& c, std::vector<std::string> out, bool close) {
   c.phase = Connection::Phase::writing;
-  c.out_head = std::move(head);
-  c.out_body = std::move(body);
-  c.out_done = 0;
+  std::erase_if(out, [](const std::string& piece) { return piece.empty(); });
+  c.out_bytes = 0;
+  for (const auto& piece : out) c.out_bytes += piece.size();
+  c.out = std::move(out);
+  c.out_piece = 0;
+  c.out_offset = 0;
   c.close_after_write = close;
   c.deadline = Clock::now() + (close ? kErrorWriteTimeout : options.request_timeout);
   if (!flush(c)) return;
-  if (c.out_done == c.out_head.size() + c.out_body.size()) finish_response(c);
+  if (!c.sending()) finish_response(c);
 }
 
 void Transport::Impl::finish_response(Connection& c) {
@@ -161,11 +170,10 @@ void Transport::Impl::finish_response(Connection& c) {
     watch(c, kIn);
     return;
   }
-  c.out_head.clear();
-  const bool large = c.out_body.capacity() >= kTrimAfterBytes;
-  c.out_body = std::string();
-  if (large) ::malloc_trim(0);
-  c.out_done = 0;
+  c.out = {};
+  c.out_piece = 0;
+  if (c.out_bytes >= kTrimAfterBytes) ::malloc_trim(0);
+  c.out_bytes = 0;
   c.parser.reset();
   c.continue_sent = false;
   c.request_started = false;
@@ -185,7 +193,10 @@ void Transport::Impl::resume_reading(Connection& c) {
 
 void Transport::Impl::answer_error(Connection& c, int status, const std::string& text) {
   Response response = Response::text(status, text + "\n");
-  start_write(c, serialize_head(response, true), std::move(response.body), true);
+  std::vector<std::string> out;
+  out.push_back(serialize_head(response, true));
+  out.push_back(std::move(response.body));
+  start_write(c, std::move(out), true);
 }
 
 void Transport::Impl::dispatch(Connection& c) {
@@ -211,8 +222,8 @@ void Transport::Impl::dispatch(Connection& c) {
   if (lane == Lane::io_thread) {
     AfterResponse after;
     Done d = respond(job, after);
-    if (c.head_request) d.body.clear();
-    start_write(c, std::move(d.head), std::move(d.body), d.close);  // may close c
+    if (c.head_request) d.out.resize(1);        // the head only
+    start_write(c, std::move(d.out), d.close);  // may close c
     if (after) {
       try {
         after();
@@ -252,8 +263,9 @@ void Transport::Impl::take_input(Connection& c, std::string_view data) {
     case RequestParser::State::body:
       if (c.parser.head().expect_continue && !c.continue_sent) {
         c.continue_sent = true;
-        c.out_head = "HTTP/1.1 100 Continue\r\n\r\n";
-        c.out_done = 0;
+        c.out = {"HTTP/1.1 100 Continue\r\n\r\n"};
+        c.out_piece = 0;
+        c.out_offset = 0;
         flush(c);
       }
       return;
@@ -331,7 +343,7 @@ void Transport::Impl::on_event(Connection& c, std::uint32_t events) {
       Loop& loop = *c.loop;
       const std::uint64_t id = c.id;
       if (!flush(c)) return;
-      if (c.out_done < c.out_head.size() + c.out_body.size()) return;
+      if (c.sending()) return;
       finish_response(c);
       if (loop.alive(id) && c.phase == Connection::Phase::reading) resume_reading(c);
       return;
@@ -350,7 +362,7 @@ void Transport::Impl::on_event(Connection& c, std::uint32_t events) {
     }
     case Connection::Phase::reading:
       // An interim 100 Continue still going out, then the body.
-      if ((events & EPOLLOUT) && c.out_done < c.out_head.size() && !flush(c)) return;
+      if ((events & EPOLLOUT) && c.sending() && !flush(c)) return;
       read_available(c);
       return;
   }

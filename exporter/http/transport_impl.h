@@ -61,9 +61,11 @@ struct Transport::Impl {
     Phase phase = Phase::reading;
     RequestParser parser;
     std::string pending;  // bytes read beyond the request being served (pipelining)
-    std::string out_head;
-    std::string out_body;
-    std::size_t out_done = 0;  // of out_head + out_body
+    // What goes out: an answer's head, then its body's pieces (or an interim 100 Continue).
+    std::vector<std::string> out;
+    std::size_t out_piece = 0;   // the piece being sent
+    std::size_t out_offset = 0;  // bytes of it sent
+    std::size_t out_bytes = 0;   // of the whole answer
     bool close_after_write = false;
     bool continue_sent = false;
     bool request_started = false;
@@ -75,6 +77,7 @@ struct Transport::Impl {
     Clock::time_point waiting_since;  // for the choice of whom to close at max_connections
 
     explicit Connection(ParserLimits limits) : parser(limits) {}
+    bool sending() const { return out_piece < out.size(); }
   };
 
   struct Job {
@@ -86,8 +89,7 @@ struct Transport::Impl {
 
   struct Done {
     std::uint64_t connection = 0;
-    std::string head;
-    std::string body;
+    std::vector<std::string> out;  // the head, then the body's pieces
     bool close = false;
   };
 
@@ -164,7 +166,8 @@ struct Transport::Impl {
   // After an answer has gone out whole on a connection that stays open.
   void resume_reading(Connection& c);
   void answer_error(Connection& c, int status, const std::string& text);
-  void start_write(Connection& c, std::string head, std::string body, bool close);
+  // Sends `out` (a head, then the pieces of its body).
+  void start_write(Connection& c, std::vector<std::string> out, bool close);
   // Returns false when the connection was closed.
   bool flush(Connection& c);
   void finish_response(Connection& c);
@@ -173,8 +176,8 @@ struct Transport::Impl {
 
   // TLS-or-plain I/O: >0 bytes, 0 end of stream, -1 would block (c.interest updated), -2 error.
   ssize_t receive(Connection& c, char* buffer, std::size_t size);
-  ssize_t transmit(Connection& c, const char* data, std::size_t size, const char* more,
-                   std::size_t more_size);
+  // Sends what it can of c.out from where it stands.
+  ssize_t transmit(Connection& c);
 };
 
 }  // namespace vpbx::http::detail

@@ -85,7 +85,7 @@ namespace {
 // A deferred stretch kept as text: the pieces as they came, each the next one's size hint.
 class TextPieces : public DeferredText {
  public:
-  explicit TextPieces(TextOutput::Sink& sink) : sink_(sink) {}
+  explicit TextPieces(TextOutput& out) : out_(out) {}
   void add(std::string& lines) override {
     if (lines.empty()) return;
     const std::size_t size = lines.size();
@@ -97,14 +97,14 @@ class TextPieces : public DeferredText {
   }
   void done() override {
     for (auto& piece : pieces_) {
-      sink_(piece);
+      out_.hand_on(std::move(piece));
       std::string().swap(piece);
     }
     pieces_.clear();
   }
 
  private:
-  TextOutput::Sink& sink_;
+  TextOutput& out_;
   std::vector<std::string> pieces_;
 };
 
@@ -115,21 +115,45 @@ TextOutput::TextOutput(Sink sink, std::size_t chunk_bytes, TextEncoder* encoder)
   buffer_.reserve(chunk_bytes_ + 4096);
 }
 
+TextOutput::TextOutput(Taker taker, std::size_t chunk_bytes)
+    : taker_(std::move(taker)), chunk_bytes_(chunk_bytes), encoder_(nullptr) {
+  buffer_.reserve(chunk_bytes_ + 4096);
+}
+
+void TextOutput::hand_on(std::string&& piece) {
+  if (piece.empty()) return;
+  if (taker_) {
+    taker_(std::move(piece));
+  } else {
+    sink_(piece);
+  }
+}
+
 void TextOutput::flush() {
   if (buffer_.empty()) return;
-  sink_(buffer_);
-  buffer_.clear();
+  if (taker_) {
+    taker_(std::move(buffer_));
+    buffer_ = std::string();
+    buffer_.reserve(chunk_bytes_ + 4096);
+  } else {
+    sink_(buffer_);
+    buffer_.clear();
+  }
 }
 
 void TextOutput::write(std::string_view lines) {
   if (lines.empty()) return;
   flush();
-  sink_(lines);
+  if (taker_) {
+    taker_(std::string(lines));
+  } else {
+    sink_(lines);
+  }
 }
 
 std::unique_ptr<DeferredText> TextOutput::defer() {
   if (encoder_) return encoder_->defer();
-  return std::make_unique<TextPieces>(sink_);
+  return std::make_unique<TextPieces>(*this);
 }
 
 void TextOutput::write(DeferredText& text) {

@@ -49,8 +49,12 @@ class TextEncoder {
 class TextOutput {
  public:
   using Sink = std::function<void(std::string_view)>;
+  // Takes the pieces themselves: a plain /metrics answer is sent as them, so that a 31 MB text
+  // is never copied into one string while its pieces still exist.
+  using Taker = std::function<void(std::string&&)>;
   // With an encoder, defer() uses the encoder's stretches; `sink` takes all the rest.
   explicit TextOutput(Sink sink, std::size_t chunk_bytes = 1 << 16, TextEncoder* encoder = nullptr);
+  TextOutput(Taker taker, std::size_t chunk_bytes);
   std::string& text() { return buffer_; }
   void line_done() {
     if (buffer_.size() >= chunk_bytes_) flush();
@@ -62,10 +66,13 @@ class TextOutput {
   // of text, or in the encoder's form.
   std::unique_ptr<DeferredText> defer();
   void write(DeferredText& text);
+  // Hands a piece on, to the taker as it is or to the sink.
+  void hand_on(std::string&& piece);
 
  private:
   void flush();
   Sink sink_;
+  Taker taker_;
   std::size_t chunk_bytes_;
   TextEncoder* encoder_;
   std::string buffer_;
