@@ -48,6 +48,12 @@ config::Duration missed_window(const config::Config& config) {
 
 }  // namespace
 
+config::Config load_config(const Flags& flags) {
+  config::Config config = config::load_file(flags.config_file);
+  config::override_shard(config, flags.shard_index, flags.shard_count);
+  return config;
+}
+
 App::App(Flags flags, config::Config config, http::WebConfig web_config)
     : flags_(std::move(flags)),
       registry_(std::make_shared<prometheus::Registry>()),
@@ -252,7 +258,7 @@ ReloadResult App::reload() {
   ReloadResult result;
   config::Config fresh;
   try {
-    fresh = config::load_file(flags_.config_file);
+    fresh = load_config(flags_);
   } catch (const config::ConfigError& e) {
     result.error = e.what();
   } catch (const std::exception& e) {
@@ -341,7 +347,7 @@ int run(int argc, char** argv) {
   config::Config config;
   http::WebConfig web_config;
   try {
-    config = config::load_file(flags.config_file);
+    config = load_config(flags);
     if (!flags.web_config_file.empty()) web_config = http::load_web_config(flags.web_config_file);
   } catch (const std::exception& e) {
     if (flags.config_check) {
@@ -353,7 +359,11 @@ int run(int argc, char** argv) {
   }
   if (flags.config_check) {
     std::cout << "config OK: " << flags.config_file << " (" << config.users.size() << " users, "
-              << config.enterprises.size() << " enterprises)\n";
+              << config.enterprises.size() << " enterprises"
+              << (config.shard.count > 1 ? ", shard " + std::to_string(config.shard.index) +
+                                               " of " + std::to_string(config.shard.count)
+                                         : std::string())
+              << ")\n";
     return 0;
   }
 
