@@ -138,6 +138,10 @@ void App::start() {
   if (!config_.state_file.empty()) {
     persistence_ = std::make_unique<state::Persistence>(
         config_.state_file, *store_, state::PersistenceOptions{}, persistence_metrics_);
+    std::string error;
+    if (!persistence_->import_if_fresh(config_.shard.import_state_files, error)) {
+      throw std::runtime_error("shard.import_state_files: " + error);
+    }
     persistence_->load();
     persistence_->start();
     receiver_->set_durability_check(
