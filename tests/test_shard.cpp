@@ -290,6 +290,8 @@ TEST_CASE("3 shards moved to 4 with the real exporter: the sum over shards equal
   }
   CHECK(holders.size() == users.size());
   for (const auto& [user, count] : holders) CHECK(count == 1);
+  CHECK_THAT(http_request("http://127.0.0.1:" + std::to_string(three[2].port) + "/").body,
+             Catch::Contains("<td>Shard</td><td>2 of 3 ("));
 
   // The procedure of docs/scale-out.md, with calls going on throughout: stop the 3 cleanly,
   // start the 4 importing their state files.

@@ -299,7 +299,10 @@ http::Response App::landing_page() const {
     info.users = config_.users.size();
     info.enterprises = config_.enterprises.size();
     info.api_url = display_url(config_.api.url);
+    info.shard_index = config_.shard.index;
+    info.shard_count = config_.shard.count;
   }
+  if (info.shard_count > 1) info.shard_users = store_->users().size();
   const auto status = system_->status();
   info.api_polled = status.polled;
   info.api_up = status.up;
