@@ -338,6 +338,12 @@ TEST_CASE("shard: one shard by default, index and count validated", "[config][sh
   require_error(kBase + "shard:\n  index: -1\n  count: 2\n", "shard.index", 7, "between 0 and");
   require_error(kBase + "shard:\n  idx: 1\n", "shard.idx", 7, "unknown key");
   require_error(kBase + "shard: 3\n", "shard", 6, "expected a map");
+  require_error(kBase + "shard:\n  import_state_files: [old.json]\n", "shard.import_state_files", 7,
+                "needs state_file");
+  const Config imports = load_string(
+      kBase + "state_file: /var/lib/x/state.json\nshard: {import_state_files: [a.json, /b.json]}\n",
+      "/etc/x");
+  CHECK(imports.shard.import_state_files == std::vector<std::string>{"/etc/x/a.json", "/b.json"});
   // The flags override the file, and are checked against it.
   Config f = load_string(kBase + "shard: {index: 1, count: 2}\n");
   override_shard(f, std::nullopt, 4);

@@ -5,11 +5,13 @@
 
 #include <atomic>
 #include <catch2/catch.hpp>
+#include <filesystem>
 #include <map>
 #include <random>
 #include <set>
 #include <thread>
 
+#include "exporter/state/persistence.h"
 #include "exporter/state/store.h"
 #include "simulator/simulator.h"
 #include "tests/support/exposition.h"
@@ -178,6 +180,58 @@ TEST_CASE("3 shards' state files imported by 4 new shards carry every count once
   // Histograms cannot be split by user: they go whole to shard 0, so their sum carries on.
   CHECK(histogram_count(new_texts) == histogram_count(old_texts));
   CHECK(histogram_count(old_texts) == 40 * 2);  // the answered ones (10 s and 20 s)
+}
+
+TEST_CASE("an import happens once, and never from a replica that was killed",
+          "[shard][persistence]") {
+  namespace fs = std::filesystem;
+  vpbx::state::PersistenceOptions fast;
+  fast.flush_interval = 5ms;
+  fast.snapshot_interval = 1h;
+  const std::string old_dir = vpbx::test::make_temp_dir();
+  const std::string old_file = old_dir + "/state-0-of-1.json";
+  const std::string killed_dir = vpbx::test::make_temp_dir();
+  {
+    Store store;
+    store.configure(rooms(4));
+    vpbx::state::Persistence persistence(old_file, store, fast);
+    persistence.load();
+    persistence.start();
+    store.count_call_log(call("a", 176100, 5), Source::push);
+    for (int i = 0; i < 200 && store.exposition().find("answered=\"true\"} 1") == std::string::npos;
+         ++i) {
+      std::this_thread::sleep_for(5ms);
+    }
+    // The files as a SIGKILL would leave them: the call is in the journal only.
+    for (const auto& entry : fs::directory_iterator(old_dir))
+      fs::copy_file(entry.path(), fs::path(killed_dir) / entry.path().filename());
+    persistence.stop();  // a clean stop: the call is in the state file
+  }
+  const auto fresh = [&](const std::string& own, const std::vector<std::string>& imports,
+                         std::string& error) {
+    Store store;
+    store.configure(rooms(4));
+    vpbx::state::Persistence persistence(own, store, fast);
+    const bool ok = persistence.import_if_fresh(imports, error);
+    if (ok) persistence.load();
+    return std::pair{ok, calls_by_user({store.exposition()})[std::to_string(176100)]};
+  };
+  std::string error;
+  const std::string new_dir = vpbx::test::make_temp_dir();
+  CHECK_FALSE(fresh(new_dir + "/a.json", {killed_dir + "/state-0-of-1.json"}, error).first);
+  CHECK_THAT(error, Catch::Contains("stop that replica cleanly"));
+  CHECK_FALSE(fresh(new_dir + "/a.json", {old_dir + "/missing.json"}, error).first);
+  CHECK_THAT(error, Catch::Contains("missing.json: cannot be read"));
+  CHECK_FALSE(fs::exists(new_dir + "/a.json"));  // nothing written by a refused import
+
+  const auto imported = fresh(new_dir + "/a.json", {old_file}, error);
+  CHECK(imported.first);
+  CHECK(imported.second == 1);
+  REQUIRE(fs::exists(new_dir + "/a.json"));
+  // Its own state file now exists: the imports are not read again (the call is not added twice).
+  const auto restarted = fresh(new_dir + "/a.json", {old_file}, error);
+  CHECK(restarted.first);
+  CHECK(restarted.second == 1);
 }
 
 TEST_CASE("3 shards moved to 4 with the real exporter: the sum over shards equals the truth",
