@@ -11,7 +11,8 @@ It asserts that
      call-log polls count some, and skip the other shard's calls as other_shard), the recording
      rules' sums across the shards equal the simulator's truth, per user and in total, for calls
      and call seconds;
-  3. vpbx:shards:count is 2 and every rule evaluates without error.
+  3. `promtool check metrics` is clean on both shards; vpbx:shards:count is 2 and every rule
+     evaluates without error.
 
 Test-only rewrites of deploy/scale-out/prometheus.yml: 1 s scrape and evaluation, the targets are
 the two exporters, the rule file is the source tree's, remote_write is removed (no store to write
@@ -215,6 +216,14 @@ state_file: state-%(index)d.json
     if skipped <= 0:
         raise Failure("no shard skipped another's call in the enterprise's call logs")
     log("call logs of the other shard skipped by the enterprise polls: %d" % skipped)
+
+    # A sharded replica's /metrics (vpbx_shard_info, other_shard) is as clean as one shard's.
+    for instance in instances:
+        body = http("GET", "http://%s/metrics" % instance)[1]
+        out = subprocess.run([promtool, "check", "metrics"], input=body, capture_output=True)
+        if out.returncode or out.stdout.strip() or out.stderr.strip():
+            raise Failure("promtool check metrics on %s:\n%s" % (instance, (out.stdout + out.stderr).decode(errors="replace")))
+    log("promtool check metrics: clean on both shards")
 
     # 3. Both shards answer, every rule evaluates.
     wait_for("vpbx:shards:count == 2",
