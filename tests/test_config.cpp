@@ -216,7 +216,10 @@ TEST_CASE("the example config names every key the loader knows", "[config]") {
                           "profiles:",
                           "inactive:",
                           "active:",
-                          "clear_destinations:"}) {
+                          "clear_destinations:",
+                          "shard:",
+                          "index:",
+                          "count:"}) {
     CHECK_THAT(text, Contains(key));
   }
 }
@@ -317,6 +320,62 @@ TEST_CASE("the smallest config gets the documented defaults", "[config]") {
   CHECK(c.api.auth_failure_backoff_max == 5min);
   CHECK(load_string(kBase + "  auth_failure_backoff_max: 30m\n").api.auth_failure_backoff_max ==
         30min);
+}
+
+TEST_CASE("shard: one shard by default, index and count validated", "[config][shard]") {
+  CleanEnv env;
+  const Config one = load_string(kBase);
+  CHECK(one.shard.index == 0);
+  CHECK(one.shard.count == 1);
+  CHECK(one.shard.owns(1));
+  CHECK(one.shard.owns(176125));
+  const Config c = load_string(kBase + "shard:\n  index: 2\n  count: 3\n");
+  CHECK(c.shard.index == 2);
+  CHECK(c.shard.count == 3);
+  require_error(kBase + "shard:\n  index: 3\n  count: 3\n", "shard.index", 7,
+                "must be from 0 to shard.count - 1 (3 with shard.count 3)");
+  require_error(kBase + "shard:\n  count: 0\n", "shard.count", 7, "between 1 and");
+  require_error(kBase + "shard:\n  index: -1\n  count: 2\n", "shard.index", 7, "between 0 and");
+  require_error(kBase + "shard:\n  idx: 1\n", "shard.idx", 7, "unknown key");
+  require_error(kBase + "shard: 3\n", "shard", 6, "expected a map");
+  require_error(kBase + "shard:\n  import_state_files: [old.json]\n", "shard.import_state_files", 7,
+                "needs state_file");
+  const Config imports = load_string(
+      kBase + "state_file: /var/lib/x/state.json\nshard: {import_state_files: [a.json, /b.json]}\n",
+      "/etc/x");
+  CHECK(imports.shard.import_state_files == std::vector<std::string>{"/etc/x/a.json", "/b.json"});
+  // The flags override the file, and are checked against it.
+  Config f = load_string(kBase + "shard: {index: 1, count: 2}\n");
+  override_shard(f, std::nullopt, 4);
+  CHECK(f.shard.index == 1);
+  CHECK(f.shard.count == 4);
+  override_shard(f, 3, std::nullopt);
+  CHECK(f.shard.index == 3);
+  try {
+    override_shard(f, 4, std::nullopt);
+    FAIL("no ConfigError");
+  } catch (const ConfigError& e) {
+    CHECK(e.key() == "--shard.index");
+    CHECK_THAT(e.what(), Contains("4 with shard.count 4"));
+  }
+}
+
+TEST_CASE("the shard hash is FNV-1a 64 of the user id, fixed for ever", "[config][shard]") {
+  // Known values: a change here moves users between shards on upgrade, which loses counts.
+  CHECK(shard_hash(0) == 0xaf63ad4c86019caf);  // FNV-1a 64 of "0"
+  CHECK(shard_hash(176125) == 17397782595690732045ULL);
+  CHECK(shard_of(176125, 1) == 0);
+  // Every user is in exactly one shard, and the split is even enough.
+  for (const int count : {2, 3, 4, 7}) {
+    std::vector<int> per_shard(static_cast<std::size_t>(count));
+    for (std::int64_t id = 100000; id < 110000; ++id) {
+      int owners = 0;
+      for (int index = 0; index < count; ++index) owners += ShardConfig{index, count, {}}.owns(id);
+      CHECK(owners == 1);
+      ++per_shard[static_cast<std::size_t>(shard_of(id, count))];
+    }
+    for (const int n : per_shard) CHECK(n > 10000 / count * 8 / 10);
+  }
 }
 
 TEST_CASE("the user label is name, else number, else login, else the id", "[config]") {

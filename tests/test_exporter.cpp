@@ -93,6 +93,18 @@ TEST_CASE("flags are parsed in both spellings and bad ones are named", "[flags]"
   CHECK_THROWS(vpbx::app::parse_flags({"--web.telemetry-path=metrics"}));
 }
 
+TEST_CASE("the --shard flags are whole numbers, absent unless given", "[flags][shard]") {
+  const auto none = vpbx::app::parse_flags({});
+  CHECK_FALSE(none.shard_index);
+  CHECK_FALSE(none.shard_count);
+  const auto flags = vpbx::app::parse_flags({"--shard.index=2", "--shard.count", "3"});
+  CHECK(flags.shard_index == 2);
+  CHECK(flags.shard_count == 3);
+  CHECK_THROWS_WITH(vpbx::app::parse_flags({"--shard.count=0"}), Catch::Contains("--shard.count"));
+  CHECK_THROWS_WITH(vpbx::app::parse_flags({"--shard.index=-1"}), Catch::Contains("--shard.index"));
+  CHECK_THROWS_WITH(vpbx::app::parse_flags({"--shard.index=1x"}), Catch::Contains("whole number"));
+}
+
 TEST_CASE("the --version flag prints the version and the git revision", "[exporter]") {
   std::string output;
   REQUIRE(vpbx::test::run_command(kExporter, {"--version"}, output) == 0);
@@ -129,6 +141,18 @@ TEST_CASE("the --config.check flag exits 0 on a good config and 1 naming the key
   CHECK_THAT(output, Catch::Contains("poll"));
 
   CHECK(vpbx::test::run_command(kExporter, {"--config.file=/nonexistent.yml"}, output) == 1);
+
+  // The --shard flags go over the file's shard and are checked with it.
+  const auto sharded =
+      f.write_config(f.config("password_file: password") + "shard: {index: 1, count: 2}\n");
+  CHECK(vpbx::test::run_command(kExporter,
+                                {"--config.file=" + sharded, "--config.check", "--shard.count=3"},
+                                output) == 0);
+  CHECK_THAT(output, Catch::Contains("shard 1 of 3"));
+  CHECK(vpbx::test::run_command(kExporter,
+                                {"--config.file=" + sharded, "--config.check", "--shard.index=2"},
+                                output) == 1);
+  CHECK_THAT(output, Catch::Contains("--shard.index") && Catch::Contains("2 with shard.count 2"));
 }
 
 TEST_CASE("the exporter serves platform health, self metrics and its endpoints", "[exporter]") {

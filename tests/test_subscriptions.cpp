@@ -395,6 +395,29 @@ TEST_CASE("scopes: enterprise for FEATURE, userIds else, loginNames without an i
   CHECK(f.ours().empty());
 }
 
+TEST_CASE("a sharded replica scopes every type by its own users' ids, FEATURE too",
+          "[subscriptions][shard]") {
+  Fixture f(sim_options(6));
+  f.config.enterprises = {"291908.bus.ent"};
+  f.config.shard = {1, 2, {}};
+  // The store hands the manager only the shard's users.
+  std::erase_if(f.users, [](const auto& u) { return vpbx::config::shard_of(u.user_id, 2) != 1; });
+  REQUIRE_FALSE(f.users.empty());
+  Manager manager(f.config, *f.client, f.users_fn(), f.metrics, f.health, f.fast_options());
+  manager.start();
+  REQUIRE(eventually([&] { return settled(f, 3); }));
+  for (const std::string type : {"CALL_LOG", "FEATURE", "PRESENCE"}) {
+    INFO(type);
+    const auto subs = f.ours(type);
+    REQUIRE(subs.size() == 1);
+    // An enterpriseNames scope would make the platform push every event to every shard.
+    CHECK(subs.front().enterprise_names.empty());
+    CHECK(ids_of(subs) == f.id_set());
+  }
+  manager.stop();
+  CHECK(f.ours().empty());
+}
+
 TEST_CASE("adopts a subscription of ours instead of creating another", "[subscriptions]") {
   Fixture f;
   f.config.subscriptions.resource_types = {"CALL_LOG", "PRESENCE"};

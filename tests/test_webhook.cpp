@@ -115,9 +115,7 @@ struct Harness {
   }
   HttpReply push(const std::string& body) const { return post("/webhook/" + kToken, body); }
 
-  std::string store_text() const {
-    return store->exposition();
-  }
+  std::string store_text() const { return store->exposition(); }
   std::string metrics_text() const {
     return prometheus::TextSerializer().Serialize(registry->Collect());
   }
@@ -266,6 +264,41 @@ TEST_CASE("the seed's FEATURE push, verbatim, turns CENTRAL_DND on, a redelivery
   // The same state again is no change.
   CHECK(sample_value(text, "vpbx_user_feature_changes_total", dnd).value_or(0) == changes);
   CHECK(h.events("FEATURE", "applied") == 2);
+}
+
+TEST_CASE("a sharded replica answers 2xx to other shards' pushes and ignores them",
+          "[webhook][shard]") {
+  // FNV-1a 64 of the id, modulo 2: user 168382 (the CDR) is in shard 1, 177059 (DND) in shard 0.
+  const std::string cdr = read_api_data("push_call_log.json");
+  const std::string dnd = read_api_data("push_feature.json");
+  for (const int index : {0, 1}) {
+    INFO("shard " << index << " of 2");
+    Harness h;
+    vpbx::config::Config sharded;
+    sharded.webhook = webhook_config();
+    sharded.shard = {index, 2, {}};
+    h.store->configure(sharded);
+    REQUIRE(h.push(cdr).status == 200);
+    REQUIRE(h.push(dnd).status == 200);
+    const auto text = h.store_text();
+    const bool mine_cdr = index == 1;
+    CHECK(h.events("CALL_LOG", "applied") == (mine_cdr ? 1 : 0));
+    // other_shard is made at its first use (-1: absent).
+    CHECK(std::max(0.0, h.events("CALL_LOG", "other_shard")) == (mine_cdr ? 0 : 1));
+    CHECK(h.events("FEATURE", "applied") == (mine_cdr ? 0 : 1));
+    CHECK(std::max(0.0, h.events("FEATURE", "other_shard")) == (mine_cdr ? 1 : 0));
+    CHECK(h.events("CALL_LOG", "unknown_user") == 0);
+    // The other shard's user is not learnt and its call is not counted anywhere here.
+    CHECK(sample_value(text, "vpbx_user_info", {{"user_id", "168382"}}).has_value() == mine_cdr);
+    CHECK(sample_value(text, "vpbx_user_info", {{"user_id", "177059"}}).has_value() == !mine_cdr);
+    CHECK(sample_value(text, "vpbx_call_logs_received_total",
+                       {{"source", "push"}, {"outcome", "counted"}}) == (mine_cdr ? 1 : 0));
+    CHECK(sample_value(text, "vpbx_call_logs_received_total",
+                       {{"source", "push"}, {"outcome", "other_shard"}}) == (mine_cdr ? 0 : 1));
+    CHECK(sample_value(text, "vpbx_shard_info",
+                       {{"index", std::to_string(index)}, {"count", "2"}}) == 1);
+    CHECK(h.requests("200") == 2);
+  }
 }
 
 TEST_CASE("webhook series exist at 0 from the start", "[webhook][metrics]") {

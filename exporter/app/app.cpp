@@ -48,6 +48,12 @@ config::Duration missed_window(const config::Config& config) {
 
 }  // namespace
 
+config::Config load_config(const Flags& flags) {
+  config::Config config = config::load_file(flags.config_file);
+  config::override_shard(config, flags.shard_index, flags.shard_count);
+  return config;
+}
+
 App::App(Flags flags, config::Config config, http::WebConfig web_config)
     : flags_(std::move(flags)),
       registry_(std::make_shared<prometheus::Registry>()),
@@ -132,6 +138,10 @@ void App::start() {
   if (!config_.state_file.empty()) {
     persistence_ = std::make_unique<state::Persistence>(
         config_.state_file, *store_, state::PersistenceOptions{}, persistence_metrics_);
+    std::string error;
+    if (!persistence_->import_if_fresh(config_.shard.import_state_files, error)) {
+      throw std::runtime_error("shard.import_state_files: " + error);
+    }
     persistence_->load();
     persistence_->start();
     receiver_->set_durability_check(
@@ -252,7 +262,7 @@ ReloadResult App::reload() {
   ReloadResult result;
   config::Config fresh;
   try {
-    fresh = config::load_file(flags_.config_file);
+    fresh = load_config(flags_);
   } catch (const config::ConfigError& e) {
     result.error = e.what();
   } catch (const std::exception& e) {
@@ -289,7 +299,10 @@ http::Response App::landing_page() const {
     info.users = config_.users.size();
     info.enterprises = config_.enterprises.size();
     info.api_url = display_url(config_.api.url);
+    info.shard_index = config_.shard.index;
+    info.shard_count = config_.shard.count;
   }
+  if (info.shard_count > 1) info.shard_users = store_->users().size();
   const auto status = system_->status();
   info.api_polled = status.polled;
   info.api_up = status.up;
@@ -341,7 +354,7 @@ int run(int argc, char** argv) {
   config::Config config;
   http::WebConfig web_config;
   try {
-    config = config::load_file(flags.config_file);
+    config = load_config(flags);
     if (!flags.web_config_file.empty()) web_config = http::load_web_config(flags.web_config_file);
   } catch (const std::exception& e) {
     if (flags.config_check) {
@@ -353,7 +366,11 @@ int run(int argc, char** argv) {
   }
   if (flags.config_check) {
     std::cout << "config OK: " << flags.config_file << " (" << config.users.size() << " users, "
-              << config.enterprises.size() << " enterprises)\n";
+              << config.enterprises.size() << " enterprises"
+              << (config.shard.count > 1 ? ", shard " + std::to_string(config.shard.index) +
+                                               " of " + std::to_string(config.shard.count)
+                                         : std::string())
+              << ")\n";
     return 0;
   }
 

@@ -85,6 +85,9 @@ class App {
   std::unique_ptr<http::Server> webhook_server_;  // with webhook.listen_address
 };
 
+// --config.file, with the flags that override it (--shard.*). Throws config::ConfigError.
+config::Config load_config(const Flags& flags);
+
 // The whole program: flags, logging, config, signals (SIGHUP reloads, SIGINT/SIGTERM stop).
 int run(int argc, char** argv);
 

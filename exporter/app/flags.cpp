@@ -1,15 +1,33 @@
 #include "exporter/app/flags.h"
 
+#include <charconv>
 #include <functional>
 #include <map>
 
 #include "vpbx/version.h"
 
 namespace vpbx::app {
+namespace {
+
+std::optional<int> shard_flag(const std::string& name, const std::string& value, int lo) {
+  if (value.empty()) return std::nullopt;
+  int out = 0;
+  const auto [end, ec] = std::from_chars(value.data(), value.data() + value.size(), out);
+  if (ec != std::errc() || end != value.data() + value.size() || out < lo || out > 65536) {
+    throw std::invalid_argument("flag " + name + " must be a whole number from " +
+                                std::to_string(lo) + " to 65536");
+  }
+  return out;
+}
+
+}  // namespace
 
 Flags parse_flags(const std::vector<std::string>& args) {
   Flags flags;
+  std::string shard_index, shard_count;
   const std::map<std::string, std::string*> valued{
+      {"--shard.index", &shard_index},
+      {"--shard.count", &shard_count},
       {"--config.file", &flags.config_file},
       {"--web.listen-address", &flags.listen_address},
       {"--web.telemetry-path", &flags.telemetry_path},
@@ -47,6 +65,8 @@ Flags parse_flags(const std::vector<std::string>& args) {
     }
     *it->second = value;
   }
+  flags.shard_index = shard_flag("--shard.index", shard_index, 0);
+  flags.shard_count = shard_flag("--shard.count", shard_count, 1);
   if (flags.telemetry_path.empty() || flags.telemetry_path.front() != '/') {
     throw std::invalid_argument("flag --web.telemetry-path must start with '/'");
   }
@@ -62,6 +82,8 @@ std::string usage() {
          "  --web.config.file=FILE      TLS and basic auth, exporter-toolkit format\n"
          "  --log.level=LEVEL           debug, info, warn or error (default info)\n"
          "  --log.format=FORMAT         logfmt or json (default logfmt)\n"
+         "  --shard.index=I             this replica's shard, 0 to count-1 (over shard.index)\n"
+         "  --shard.count=N             how many shards split the users (over shard.count)\n"
          "  --version                   print the version and exit\n"
          "  --help                      this text\n"
          "Reload the config with SIGHUP or POST /-/reload.\n";

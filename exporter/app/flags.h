@@ -1,6 +1,7 @@
 #pragma once
 // Command-line flags, spelt as Prometheus' own exporters spell them.
 
+#include <optional>
 #include <stdexcept>
 #include <string>
 #include <vector>
@@ -15,6 +16,9 @@ struct Flags {
   std::string web_config_file;
   std::string log_level = "info";
   std::string log_format = "logfmt";
+  // Over the config's shard.index / shard.count (scale-out), when given.
+  std::optional<int> shard_index;
+  std::optional<int> shard_count;
   bool version = false;
   bool help = false;
 };

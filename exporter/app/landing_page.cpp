@@ -57,6 +57,11 @@ std::string render_landing_page(const LandingInfo& info) {
   html += "<tr><td>Users configured</td><td>" + std::to_string(info.users) + "</td></tr>\n";
   html +=
       "<tr><td>Enterprises configured</td><td>" + std::to_string(info.enterprises) + "</td></tr>\n";
+  if (info.shard_count > 1) {
+    html += "<tr><td>Shard</td><td>" + std::to_string(info.shard_index) + " of " +
+            std::to_string(info.shard_count) + " (" + std::to_string(info.shard_users) +
+            " users here)</td></tr>\n";
+  }
   html += "</table>\n";
   if (info.subscriptions_managed) {
     html += "<h2>Push subscriptions</h2>\n";

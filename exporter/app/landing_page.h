@@ -17,6 +17,9 @@ struct LandingInfo {
   std::string telemetry_path;
   std::size_t users = 0;
   std::size_t enterprises = 0;
+  int shard_index = 0;  // shown when shard_count > 1 (scale-out)
+  int shard_count = 1;
+  std::size_t shard_users = 0;  // the users this shard holds
   bool api_polled = false;
   bool api_up = false;
   std::string api_url;

@@ -47,7 +47,8 @@ std::string nearest_key(const std::string& text, int error_line) {
           std::span<const std::string_view>(kCallLogsKeys),
           std::span<const std::string_view>(kWebhookKeys),
           std::span<const std::string_view>(kSubscriptionsKeys),
-          std::span<const std::string_view>(kProfileKeys)}) {
+          std::span<const std::string_view>(kProfileKeys),
+          std::span<const std::string_view>(kShardKeys)}) {
       all.insert(list.begin(), list.end());
     }
     return all;

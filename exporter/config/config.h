@@ -86,7 +86,7 @@ struct FeaturesConfig {
 };
 
 struct CallLogsConfig {
-  Duration backfill{0};                        // how far back the first poll counts
+  Duration backfill{0};  // how far back the first poll counts
   // Re-read window behind the cursor. Call logs are filtered by callStart but appear when the call
   // ends, so a call longer than the overlap is seen by push only.
   Duration overlap{std::chrono::hours(1)};
@@ -129,6 +129,22 @@ struct FeatureProfile {
   std::vector<std::string> clear_destinations;  // destinationUri emptied (call forwards)
 };
 
+// Scale-out: this replica counts only the users whose shard_of() is `index` (see
+// docs/scale-out.md). One shard (the default) is everyone.
+struct ShardConfig {
+  int index = 0;
+  int count = 1;
+  // Resharding: the state files of the previous layout's replicas, read once when this replica's
+  // own state_file does not exist yet (docs/scale-out.md). Resolved like every *_file.
+  std::vector<std::string> import_state_files;
+  bool owns(std::int64_t user_id) const;
+};
+
+// FNV-1a 64 of the user id in decimal: the same on every machine, version and restart (unlike
+// std::hash), so every replica agrees on who counts a user.
+std::uint64_t shard_hash(std::int64_t user_id);
+int shard_of(std::int64_t user_id, int count);
+
 struct Config {
   ApiConfig api;
   std::vector<User> users;  // the inline list and users_file, merged, no duplicates
@@ -145,12 +161,17 @@ struct Config {
   std::string state_file;  // empty: nothing survives a restart
   // By name; vpbxctl checkout uses "default" unless told otherwise.
   std::map<std::string, FeatureProfile> profiles;
+  ShardConfig shard;
 };
 
 // Loads, resolves secrets and files relative to the config's folder, validates. Throws ConfigError.
 Config load_file(const std::string& path);
 // Same from text; `base_dir` resolves relative *_file paths. Throws ConfigError.
 Config load_string(const std::string& yaml_text, const std::string& base_dir = ".");
+
+// The flags --shard.index and --shard.count, over the file's shard (each when given). Throws
+// ConfigError when the index is not below the count.
+void override_shard(Config& config, std::optional<int> index, std::optional<int> count);
 
 // "250ms", "30s", "5m", "24h", "1h30m", "0" (Prometheus' duration spelling). Throws
 // std::invalid_argument.

@@ -10,7 +10,8 @@ namespace vpbx::config::detail {
 inline constexpr std::string_view kRootKeys[] = {
     "api",       "users",         "users_file", "enterprises", "discover_users",
     "max_users", "poll",          "presence",   "features",    "call_logs",
-    "webhook",   "subscriptions", "state_file", "profiles"};
+    "webhook",   "subscriptions", "state_file", "profiles",    "shard"};
+inline constexpr std::string_view kShardKeys[] = {"index", "count", "import_state_files"};
 inline constexpr std::string_view kApiKeys[] = {"url",
                                                 "username",
                                                 "password",

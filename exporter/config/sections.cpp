@@ -300,7 +300,38 @@ void load_profiles(const Section& root, std::map<std::string, FeatureProfile>& p
   });
 }
 
+void load_shard(const Section& root, const std::string& base_dir, Config& c) {
+  ShardConfig& shard = c.shard;
+  with(root, "shard", [&](const Value& v) {
+    Section s(v.node, v.path, v.line, kShardKeys);
+    with(s, "count", [&](const Value& x) { shard.count = static_cast<int>(as_int(x, 1, 65536)); });
+    Value index{"shard.index", {}, v.line};
+    with(s, "index", [&](const Value& x) {
+      shard.index = static_cast<int>(as_int(x, 0, 65535));
+      index = x;
+    });
+    check_shard(shard, index.path, index.line);
+    with(s, "import_state_files", [&](const Value& x) {
+      shard.import_state_files = as_string_list(x);
+      for (auto& file : shard.import_state_files) file = resolve(base_dir, file);
+      // Imported into the new replica's own state file, which keeps it from importing twice.
+      if (!shard.import_state_files.empty() && c.state_file.empty()) {
+        fail(x, "needs state_file (this replica's own state file)");
+      }
+    });
+  });
+}
+
 }  // namespace
+
+void check_shard(const ShardConfig& shard, const std::string& key, int line) {
+  if (shard.count < 1) throw ConfigError("shard.count", line, "must be at least 1");
+  if (shard.index < 0 || shard.index >= shard.count) {
+    throw ConfigError(key, line,
+                      "must be from 0 to shard.count - 1 (" + std::to_string(shard.index) +
+                          " with shard.count " + std::to_string(shard.count) + ")");
+  }
+}
 
 Config build(const YAML::Node& doc, const std::string& base_dir) {
   if (doc.IsDefined() && !doc.IsNull() && !doc.IsMap()) {
@@ -330,6 +361,7 @@ Config build(const YAML::Node& doc, const std::string& base_dir) {
     if (!c.state_file.empty()) c.state_file = resolve(base_dir, c.state_file);
   });
   load_profiles(root, c.profiles);
+  load_shard(root, base_dir, c);
   return c;
 }
 

@@ -12,6 +12,8 @@ namespace vpbx::config::detail {
 
 // `users`, `users_file` and `max_users`: every user once, by id and by login.
 void load_users(const Section& root, const std::string& base_dir, Config& c);
+// index within [0, count): else a ConfigError naming `key` (shard.index, or a flag) and `line`.
+void check_shard(const ShardConfig& shard, const std::string& key, int line);
 // The whole config from a parsed document; relative paths are relative to `base_dir`.
 Config build(const YAML::Node& doc, const std::string& base_dir);
 

@@ -171,6 +171,39 @@ bool Persistence::load() {
   return usable;
 }
 
+bool Persistence::import_if_fresh(const std::vector<std::string>& files, std::string& error) {
+  std::string text;
+  int read_error = 0;
+  if (files.empty() || read_file(state_file_, text, read_error) != Read::missing ||
+      !list_journals(state_file_).empty()) {
+    return true;  // imported before, or never resharded: the own state wins
+  }
+  for (const auto& file : files) {
+    if (read_file(file, text, read_error) != Read::ok) {
+      error = file + ": cannot be read: " + error_text(read_error);
+      return false;
+    }
+    std::uint64_t first_seq = 0;
+    std::string reason;
+    if (!store_.restore(text, first_seq, reason, /*import=*/true)) {
+      error = file + ": " + reason;
+      return false;
+    }
+    // A clean stop leaves only an empty journal after its last snapshot; calls in a journal
+    // would be calls the state file lacks.
+    for (const auto& [seq, path] : list_journals(file)) {
+      if (seq < first_seq) continue;
+      if (read_file(path, text, read_error) != Read::ok || !read_journal(text).batches.empty()) {
+        error = path + ": calls not in its state file: stop that replica cleanly (SIGTERM) first";
+        return false;
+      }
+    }
+  }
+  log::info("state imported from the previous shards",
+            {{"file", state_file_}, {"imported_files", files.size()}});
+  return true;
+}
+
 bool Persistence::open_journal(std::uint64_t seq, int& error) {
   if ((error = injected_error(journal_path(seq))) != 0) return false;
   const int fd = ::open(journal_path(seq).c_str(), O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0600);

@@ -74,6 +74,12 @@ class Persistence {
   // Reads the state file and its journals into the (configured) store, then writes a fresh
   // snapshot. Returns false when there was nothing usable (a fresh start). Never throws.
   bool load();
+  // Resharding (shard.import_state_files): when this replica has no state file and no journal
+  // yet, reads the previous layout's state files into the store (Store::restore's import), for
+  // load() to write as this replica's first snapshot. Each must have been left by a clean stop
+  // (no journal beside it). False, with `error` naming the file, when one cannot be used: the
+  // replica must not start then, or the calls it holds would be lost.
+  bool import_if_fresh(const std::vector<std::string>& files, std::string& error);
   // Turns on the store's durability and starts the writer thread.
   void start();
   // Flushes what is pending, writes a last snapshot, stops the thread.

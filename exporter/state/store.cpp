@@ -16,6 +16,8 @@ std::string_view to_string(EventOutcome outcome) {
       return "unknown_user";
     case EventOutcome::ignored:
       return "ignored";
+    case EventOutcome::other_shard:
+      return "other_shard";
   }
   return "invalid";
 }
@@ -28,9 +30,11 @@ void Store::configure(const config::Config& config) {
   expose_destinations_ = config.features.expose_destinations;
   answered_status_ = config.call_logs.answered_status;
   presence_map_ = PresenceMap(config.presence.state_map);
+  shard_ = config.shard;
 
   std::set<std::int64_t> configured;
   for (const auto& user : config.users) {
+    if (!shard_.owns(user.user_id)) continue;
     configured.insert(user.user_id);
     auto& state = users_[user.user_id];
     state.identity = user;
@@ -40,7 +44,8 @@ void Store::configure(const config::Config& config) {
     auto& state = it->second;
     if (!configured.count(it->first)) state.configured = false;
     // A user dropped from the config goes, with its series; a discovered one stays if allowed.
-    const bool keep = state.configured || (state.discovered && discover_users_);
+    const bool keep =
+        shard_.owns(it->first) && (state.configured || (state.discovered && discover_users_));
     it = keep ? std::next(it) : users_.erase(it);
   }
   // Features no longer included drop out now rather than at the next poll.
@@ -73,7 +78,7 @@ bool Store::learn_user(const std::string& enterprise, std::int64_t user_id,
   bool learnt = false;
   {
     std::lock_guard lock(mutex_);
-    if (!discover_users_ || users_.count(user_id)) return false;
+    if (!discover_users_ || users_.count(user_id) || !shard_.owns(user_id)) return false;
     if (users_.size() >= max_users_) {
       if (max_users_reached_.fail("max_users")) {
         log::warn("max_users reached; a new user is not tracked",
@@ -102,8 +107,16 @@ void Store::set_users_changed_listener(std::function<void()> listener) {
   users_changed_ = std::move(listener);
 }
 
+bool Store::owns(std::int64_t user_id) const {
+  std::lock_guard lock(mutex_);
+  return shard_.owns(user_id);
+}
+
 bool Store::add_learnt_user(const LearntUser& learnt) {
-  if (users_.count(learnt.user_id) || !discover_users_ || users_.size() >= max_users_) return false;
+  if (users_.count(learnt.user_id) || !discover_users_ || users_.size() >= max_users_ ||
+      !shard_.owns(learnt.user_id)) {
+    return false;
+  }
   UserState state;
   state.identity.enterprise = learnt.enterprise;
   state.identity.user_id = learnt.user_id;
@@ -254,6 +267,9 @@ std::vector<AppliedEvent> Store::apply_push(const api::PushBody& body) {
         case CallOutcome::invalid:
           result.outcome = EventOutcome::invalid;
           break;
+        case CallOutcome::other_shard:
+          result.outcome = EventOutcome::other_shard;
+          break;
       }
     }
     results.push_back(result);
@@ -265,7 +281,9 @@ std::vector<AppliedEvent> Store::apply_push(const api::PushBody& body) {
       const std::int64_t user_id =
           event.feature->user_id ? event.feature->user_id : event.context.user_id;
       learn(event.context);
-      if (!knows(user_id)) {
+      if (!owns(user_id)) {
+        result.outcome = EventOutcome::other_shard;
+      } else if (!knows(user_id)) {
         result.outcome = EventOutcome::unknown_user;
       } else if (apply_feature(user_id, *event.feature)) {
         result.outcome = EventOutcome::applied;
@@ -280,7 +298,9 @@ std::vector<AppliedEvent> Store::apply_push(const api::PushBody& body) {
       const std::int64_t user_id =
           event.presence->user_id ? event.presence->user_id : event.context.user_id;
       learn(event.context);
-      if (!knows(user_id)) {
+      if (!owns(user_id)) {
+        result.outcome = EventOutcome::other_shard;
+      } else if (!knows(user_id)) {
         result.outcome = EventOutcome::unknown_user;
       } else {
         set_presence(user_id, event.presence->status);

@@ -52,7 +52,9 @@ inline constexpr std::size_t kMaxUnmappedStatesLogged = 64;
 inline constexpr std::size_t kSeenCallLogChunk = 4096;
 
 enum class Source { poll, push };
-enum class CallOutcome { counted, duplicate, unknown_user, invalid };
+// other_shard: a call of a user another replica counts (scale-out); neither counted nor
+// remembered.
+enum class CallOutcome { counted, duplicate, unknown_user, invalid, other_shard };
 std::string_view to_string(Source source);
 std::string_view to_string(CallOutcome outcome);
 
@@ -63,7 +65,7 @@ std::string_view to_string(Direction direction);
 Direction parse_direction(std::string_view api_value);
 
 // What became of one pushed event.
-enum class EventOutcome { applied, duplicate, invalid, unknown_user, ignored };
+enum class EventOutcome { applied, duplicate, invalid, unknown_user, ignored, other_shard };
 std::string_view to_string(EventOutcome outcome);
 
 struct AppliedEvent {
@@ -79,8 +81,11 @@ struct UserSnapshot {
 class Store : public metrics::TextSource {
  public:
   // Takes users and options from the config; on reload, users no longer configured (and not
-  // discovered) lose their state and so their series.
+  // discovered) lose their state and so their series. With config.shard, only the shard's users
+  // are kept, configured or learnt: the others are other replicas' to poll and count.
   void configure(const config::Config& config);
+  // Whether this replica counts the user (config::ShardConfig::owns).
+  bool owns(std::int64_t user_id) const;
 
   // A user met in an event or an enterprise call log. False when already known, when discovery
   // is off, or when max_users is reached (logged once).
@@ -139,7 +144,14 @@ class Store : public metrics::TextSource {
   // file, with a reason naming the byte, line and column (bad JSON), nesting past
   // api::kMaxJsonNesting or a key twice, or the member (bad content); the store is then left as
   // configured: the file is used whole or not at all.
-  bool restore(const std::string& json, std::uint64_t& journal_seq, std::string& error);
+  //
+  // `import`: a state file of another replica, read when resharding (docs/scale-out.md); several
+  // may be read in turn. Only this shard's users are taken, their counters added; cursors of a
+  // scope keep the oldest (ids seen by any replica are remembered, so a re-read is a duplicate,
+  // never a loss); enterprise histograms, which cannot be split by user, go to shard 0 only, so
+  // that their sum over the shards carries on.
+  bool restore(const std::string& json, std::uint64_t& journal_seq, std::string& error,
+               bool import = false);
   // Puts back a batch that could not be written, ahead of what is pending since: it stays out
   // of snapshots and /metrics, and is retried first.
   void requeue_pending(Batch batch);
@@ -207,6 +219,7 @@ class Store : public metrics::TextSource {
   std::function<void()> between_scrape_chunks_;
   std::map<std::int64_t, UserState> users_;
   std::size_t max_users_ = 10000;
+  config::ShardConfig shard_;
   bool discover_users_ = true;
   std::vector<std::string> feature_include_;
   bool expose_destinations_ = false;

@@ -21,6 +21,8 @@ std::string_view to_string(CallOutcome outcome) {
       return "unknown_user";
     case CallOutcome::invalid:
       return "invalid";
+    case CallOutcome::other_shard:
+      return "other_shard";
   }
   return "invalid";
 }
@@ -65,6 +67,10 @@ CallOutcome Store::count_call_log(const api::CallLog& call_log, Source source) {
     outcome = CallOutcome::invalid;
   } else if (seen_call_logs_.count(call_log.id) || unknown_call_logs_.count(call_log.id)) {
     outcome = CallOutcome::duplicate;
+  } else if (user_it == users_.end() && !shard_.owns(call_log.user_id)) {
+    // Another replica's to count. Not remembered: most of an enterprise's calls are, and the
+    // owner remembers them.
+    outcome = CallOutcome::other_shard;
   } else if (user_it == users_.end()) {
     // Remembered too, so that re-reading it in the overlap window is a duplicate, not news; in a
     // bounded set, since anyone with the token can push calls of made-up users.

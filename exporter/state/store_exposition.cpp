@@ -177,6 +177,13 @@ void Store::write_users_count(std::string& text) const {
   text += "\nvpbx_users{source=\"discovered\"} ";
   write_double(text, discovered);
   text += '\n';
+  if (shard_.count > 1) {
+    metrics::write_family_head(text, "vpbx_shard_info",
+                               "This replica's shard of the users (scale-out); always 1.",
+                               MetricType::Gauge);
+    text += "vpbx_shard_info{index=\"" + std::to_string(shard_.index) + "\",count=\"" +
+            std::to_string(shard_.count) + "\"} 1\n";
+  }
 }
 
 void Store::write_totals(std::string& text) const {
@@ -227,8 +234,11 @@ void Store::write_totals(std::string& text) const {
                              "Call logs received, by path and outcome (counted once, or not).",
                              MetricType::Counter);
   for (const auto source : {Source::poll, Source::push}) {
-    for (const auto outcome : {CallOutcome::counted, CallOutcome::duplicate,
-                               CallOutcome::unknown_user, CallOutcome::invalid}) {
+    for (const auto outcome :
+         {CallOutcome::counted, CallOutcome::duplicate, CallOutcome::unknown_user,
+          CallOutcome::invalid, CallOutcome::other_shard}) {
+      // Only a sharded replica meets other shards' calls: one shard's output stays as it was.
+      if (outcome == CallOutcome::other_shard && shard_.count <= 1) continue;
       const auto it = received_.find({source, outcome});
       text += "vpbx_call_logs_received_total{source=\"";
       text += to_string(source);

@@ -6,6 +6,7 @@
 
 #include <algorithm>
 #include <cmath>
+#include <cstdlib>
 #include <set>
 #include <unordered_set>
 
@@ -310,7 +311,8 @@ std::size_t Store::last_snapshot_locked_copies() const {
   return last_snapshot_locked_copies_;
 }
 
-bool Store::restore(const std::string& json, std::uint64_t& journal_seq, std::string& error) {
+bool Store::restore(const std::string& json, std::uint64_t& journal_seq, std::string& error,
+                    bool import) {
   // Parsed as the API's bodies are: iteratively, and refused when nested past kMaxJsonNesting
   // (the file needs 4 levels), so that a corrupt file of brackets cannot overflow the stack.
   rapidjson::Document doc;
@@ -359,15 +361,16 @@ bool Store::restore(const std::string& json, std::uint64_t& journal_seq, std::st
       for (rapidjson::SizeType d = 0; d < 3; ++d) {
         const auto& pair = calls->value[d];
         if (!pair.IsArray() || pair.Size() != 2) continue;
-        user.calls.calls[d][0] = get_double(pair[0]);
-        user.calls.calls[d][1] = get_double(pair[1]);
+        // Added: a fresh store holds 0, and imported shards hold disjoint users.
+        user.calls.calls[d][0] += get_double(pair[0]);
+        user.calls.calls[d][1] += get_double(pair[1]);
       }
     }
     const auto durations = saved.FindMember("duration_seconds");
     if (durations != saved.MemberEnd() && durations->value.IsArray() &&
         durations->value.Size() == 3) {
       for (rapidjson::SizeType d = 0; d < 3; ++d)
-        user.calls.duration_seconds[d] = get_double(durations->value[d]);
+        user.calls.duration_seconds[d] += get_double(durations->value[d]);
     }
   }
   std::set<std::string> enterprises;
@@ -377,29 +380,40 @@ bool Store::restore(const std::string& json, std::uint64_t& journal_seq, std::st
     const std::string enterprise = get_string(saved, "enterprise");
     const auto direction = get_int(saved, "direction");
     const auto buckets = saved.FindMember("buckets");
+    if (import && shard_.index != 0) continue;
     if (!enterprises.count(enterprise) || direction < 0 || direction > 2 ||
         buckets == saved.MemberEnd() || !buckets->value.IsArray() ||
         buckets->value.Size() != kDurationBoundCount + 1) {
       continue;
     }
     auto& histogram = durations_[{enterprise, static_cast<Direction>(direction)}];
-    histogram.buckets.clear();
+    histogram.buckets.resize(kDurationBoundCount + 1, 0);
+    rapidjson::SizeType b = 0;
     for (const auto& count : buckets->value.GetArray())
-      histogram.buckets.push_back(count.IsUint64() ? count.GetUint64() : 0);
+      histogram.buckets[b++] += count.IsUint64() ? count.GetUint64() : 0;
     const auto count = saved.FindMember("count");
-    histogram.count =
+    histogram.count +=
         count != saved.MemberEnd() && count->value.IsUint64() ? count->value.GetUint64() : 0;
     const auto sum = saved.FindMember("sum");
-    histogram.sum = sum != saved.MemberEnd() ? get_double(sum->value) : 0;
+    histogram.sum += sum != saved.MemberEnd() ? get_double(sum->value) : 0;
   }
   for (const auto& cursor : cursors->value.GetObject()) {
     if (!cursor.value.IsArray() || cursor.value.Size() != 2 || !cursor.value[0].IsInt64() ||
         !cursor.value[1].IsInt64()) {
       continue;
     }
-    const CallLogCursor saved{cursor.value[0].GetInt64(), cursor.value[1].GetInt64()};
-    cursors_[cursor.name.GetString()] = saved;
-    durable_cursors_[cursor.name.GetString()] = saved;
+    CallLogCursor saved{cursor.value[0].GetInt64(), cursor.value[1].GetInt64()};
+    const std::string scope = cursor.name.GetString();
+    if (import) {
+      // Another shard's user: never polled here, and its cursor would hold back pruning.
+      if (scope.starts_with("user:") && !users_.count(std::atoll(scope.c_str() + 5))) continue;
+      if (const auto it = cursors_.find(scope); it != cursors_.end()) {
+        saved.start_ms = std::min(saved.start_ms, it->second.start_ms);
+        saved.newest_ms = std::min(saved.newest_ms, it->second.newest_ms);
+      }
+    }
+    cursors_[scope] = saved;
+    durable_cursors_[scope] = saved;
   }
   for (const auto& entry : seen->value.GetArray()) {
     if (entry.IsArray() && entry.Size() == 2 && entry[0].IsString() && entry[1].IsInt64()) {

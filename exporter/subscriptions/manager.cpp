@@ -39,7 +39,9 @@ Manager::Manager(const config::Config& config, api::Client& client, UsersFn user
     : enabled_(config.subscriptions.manage && !config.webhook.public_url.empty()),
       url_(config::notification_url(config.webhook)),
       config_(config.subscriptions),
-      enterprises_(config.enterprises),
+      // Sharded, every type is scoped by the shard's userIds: an enterpriseNames scope would make
+      // the platform push each event of the enterprise to every shard.
+      enterprises_(config.shard.count > 1 ? std::vector<std::string>() : config.enterprises),
       feature_names_(config.features.include),
       options_(options),
       client_(client),

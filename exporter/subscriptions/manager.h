@@ -4,12 +4,12 @@
 // With subscriptions.manage on, it lists the subscriptions, adopts those whose notificationUrl is
 // ours (config::notification_url), deletes our duplicates (the one expiring last stays), and
 // creates what is missing, one set per type of subscriptions.resource_types, scoped as plan.h
-// says, in batches within the server's bulkLimitCommon. It renews `renew_before` ahead of expiry,
-// make before break (the new one is created, then the old one deleted), retries failures with
-// jittered backoff, re-lists every few minutes (and early when polling finds data push missed) to
-// recreate what vanished, and re-scopes after users_changed(). Subscriptions with another
-// notificationUrl are never touched. Every API call is made from its own thread, never under a
-// lock that status() or the metrics need.
+// says (a sharded replica scopes every type by its users' ids), in batches within the server's
+// bulkLimitCommon. It renews `renew_before` ahead of expiry, make before break (the new one is
+// created, then the old one deleted), retries failures with jittered backoff, re-lists every few
+// minutes (and early when polling finds data push missed) to recreate what vanished, and re-scopes
+// after users_changed(). Subscriptions with another notificationUrl are never touched. Every API
+// call is made from its own thread, never under a lock that status() or the metrics need.
 
 #include <condition_variable>
 #include <cstdint>

@@ -9,9 +9,10 @@
 namespace vpbx::webhook {
 namespace {
 
-constexpr std::array<state::EventOutcome, 5> kOutcomes{
-    state::EventOutcome::applied, state::EventOutcome::duplicate, state::EventOutcome::invalid,
-    state::EventOutcome::unknown_user, state::EventOutcome::ignored};
+constexpr std::array<state::EventOutcome, kEventOutcomeCount> kOutcomes{
+    state::EventOutcome::applied, state::EventOutcome::duplicate,
+    state::EventOutcome::invalid, state::EventOutcome::unknown_user,
+    state::EventOutcome::ignored, state::EventOutcome::other_shard};
 
 std::size_t type_index(std::string_view resource_type) {
   for (std::size_t i = 0; i + 1 < kResourceTypes.size(); ++i) {
@@ -63,11 +64,13 @@ WebhookMetrics::WebhookMetrics(prometheus::Registry& registry)
   for (std::size_t t = 0; t < kResourceTypes.size(); ++t) {
     const std::string type(kResourceTypes[t]);
     for (std::size_t o = 0; o < kOutcomes.size(); ++o) {
-      // Known types: every outcome but "ignored" is visible at 0; unknown: invalid and ignored.
+      // Known types: every outcome but "ignored" and "other_shard" (only a sharded replica
+      // meets it) is visible at 0; unknown: invalid and ignored.
       const bool unknown = t == kResourceTypes.size() - 1;
       const bool ignored = kOutcomes[o] == state::EventOutcome::ignored;
       const bool invalid = kOutcomes[o] == state::EventOutcome::invalid;
-      if (unknown ? (ignored || invalid) : !ignored) {
+      const bool other_shard = kOutcomes[o] == state::EventOutcome::other_shard;
+      if (unknown ? (ignored || invalid) : !(ignored || other_shard)) {
         event_counters_[t][o] = &events_.Add(
             {{"resource_type", type}, {"outcome", std::string(to_string(kOutcomes[o]))}});
       }

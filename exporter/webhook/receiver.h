@@ -29,6 +29,7 @@ namespace vpbx::webhook {
 inline constexpr std::array<std::string_view, 4> kResourceTypes{"CALL_LOG", "FEATURE", "PRESENCE",
                                                                 "unknown"};
 // The answers the receiver gives, pre-created at 0.
+inline constexpr std::size_t kEventOutcomeCount = 6;  // state::EventOutcome's values
 inline constexpr std::array<int, 9> kStatusCodes{200, 400, 403, 404, 405, 413, 415, 500, 503};
 
 // Created once per process and shared by every Receiver, so that a reload keeps the counters.
@@ -46,7 +47,8 @@ class WebhookMetrics {
   prometheus::Family<prometheus::Gauge>& last_event_;
   // Pre-created series, so that the hot path takes no family lock.
   std::array<prometheus::Counter*, kStatusCodes.size()> request_counters_{};
-  std::array<std::array<prometheus::Counter*, 5>, kResourceTypes.size()> event_counters_{};
+  std::array<std::array<prometheus::Counter*, kEventOutcomeCount>, kResourceTypes.size()>
+      event_counters_{};
   std::array<prometheus::Gauge*, 3> last_event_gauges_{};
 };
 
