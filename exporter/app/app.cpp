@@ -150,10 +150,12 @@ void App::route_webhooks() {
   std::shared_ptr<webhook::Receiver> implicit;
   std::map<std::string, std::shared_ptr<webhook::Receiver>> named;
   for (const auto& account : accounts()) {
+    // Owning the account: a push in flight while a reload removes it keeps its store alive.
+    std::shared_ptr<webhook::Receiver> receiver(account, account->receiver().get());
     if (account->name().empty()) {
-      implicit = account->receiver();
+      implicit = std::move(receiver);
     } else {
-      named.emplace(account->name(), account->receiver());
+      named.emplace(account->name(), std::move(receiver));
     }
   }
   router_->set(config_.webhook.path, std::move(implicit), std::move(named));
