@@ -336,13 +336,14 @@ TEST_CASE("accounts: one with a wrong password and one whose API hangs never del
   CHECK(value(text, "vpbx_collector_errors_total", {{"account", "c"}, {"collector", "system"}}) >
         0);
   CHECK(sum(text, "vpbx_user_calls_total", {{"account", "c"}}) == 0);
-  // Fresh: a and b keep polling every 300 ms while d's requests hang for 20 s.
+  // Fresh: a and b keep polling every 300 ms while each of d's requests hangs for 20 s. An
+  // account queued behind d would be 20 s stale; the bound leaves room for a loaded machine.
   const double now =
       std::chrono::duration<double>(std::chrono::system_clock::now().time_since_epoch()).count();
   for (const std::string account : {"a", "b"}) {
     CHECK(now - value(text, "vpbx_collector_last_success_timestamp_seconds",
                       {{"account", account}, {"collector", "presence"}}) <
-          3);
+          10);
   }
   CHECK(value(text, "vpbx_collector_last_success_timestamp_seconds",
               {{"account", "d"}, {"collector", "presence"}}) <= 0);
