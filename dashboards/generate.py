@@ -16,7 +16,12 @@ import sys
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 DS = {"type": "prometheus", "uid": "${datasource}"}
-SEL = 'job=~"$job", instance=~"$instance"'
+# Process-wide series (up, build info, reloads, process_*) have no account label.
+PROC = 'job=~"$job", instance=~"$instance"'
+# An account's series carry account="<name>" only with `accounts:` in the exporter's config.
+# $account's "All" is the regex .*, which also matches series without the label, so every query
+# works with one implicit account as with many.
+SEL = PROC + ', account=~"$account"'
 ENT = SEL + ', enterprise=~"$enterprise"'
 USR = ENT + ', user=~"$user"'
 WATCHED = "CENTRAL_DND|CALL_FORWARD_UNCONDITIONAL|CALL_FORWARD_BUSY"
@@ -148,20 +153,24 @@ UP_DOWN = [{"type": "value", "options": {"0": {"text": "DOWN", "color": "red", "
                                          "1": {"text": "UP", "color": "green", "index": 1}}}]
 
 
-def variable(name, label, query, multi=True, include_all=True):
-    return {"type": "query", "name": name, "label": label, "datasource": DS,
+def variable(name, label, query, multi=True, include_all=True, all_value=None):
+    v = {"type": "query", "name": name, "label": label, "datasource": DS,
             "definition": query,
             "query": {"query": query, "refId": "PrometheusVariableQueryEditor-VariableQuery",
                       "qryType": 1},
             "refresh": 2, "sort": 1, "multi": multi, "includeAll": include_all,
             "current": {}, "options": [], "hide": 0, "regex": "", "skipUrlSync": False}
+    if all_value is not None:
+        v["allValue"] = all_value
+    return v
 
 
 def templating(with_enterprise, user_mode):
     v = [{"type": "datasource", "name": "datasource", "label": "Data source", "query": "prometheus",
           "current": {}, "options": [], "hide": 0, "refresh": 1, "regex": "", "skipUrlSync": False},
          variable("job", "Job", "label_values(vpbx_exporter_build_info, job)"),
-         variable("instance", "Instance", 'label_values(vpbx_exporter_build_info{job=~"$job"}, instance)')]
+         variable("instance", "Instance", 'label_values(vpbx_exporter_build_info{job=~"$job"}, instance)'),
+         variable("account", "Account", 'label_values(vpbx_up{%s}, account)' % PROC, all_value=".*")]
     if with_enterprise:
         v.append(variable("enterprise", "Enterprise",
                           'label_values(vpbx_user_info{%s}, enterprise)' % SEL))
@@ -194,6 +203,7 @@ def dashboard(uid, title, desc, panels, with_enterprise, user_mode, refresh="30s
 USER_LINK = [{"title": "Open the User / room dashboard", "targetBlank": False,
               "url": "/d/vpbx-user/vpbx-user-room?${__url_time_range}&var-datasource=${datasource}"
                      "&var-job=${job}&var-instance=${instance}"
+                     "&var-account=${__field.labels.account}"
                      "&var-enterprise=${__field.labels.enterprise}&var-user=${__field.labels.user}"}]
 
 
@@ -332,7 +342,7 @@ def exporter_health():
     p = []
     p.append(L.row("Status"))
     p.append(L.place(stat("Scrape", "Prometheus' own up for the exporter.",
-                          targets(('min(up{%s})' % SEL, "up")), mappings=UP_DOWN,
+                          targets(('min(up{%s})' % PROC, "up")), mappings=UP_DOWN,
                           thresholds=[{"color": "red", "value": None}, {"color": "green", "value": 1}],
                           color_mode="background"), 4, 4))
     p.append(L.place(stat("Platform API", "vpbx_up: the last v1/system/server call.",
@@ -340,15 +350,15 @@ def exporter_health():
                           thresholds=[{"color": "red", "value": None}, {"color": "green", "value": 1}],
                           color_mode="background"), 4, 4))
     p.append(L.place(stat("Last config reload", "0 after a refused reload: the old config still runs.",
-                          targets(('min(vpbx_config_last_reload_successful{%s})' % SEL, "reload")),
+                          targets(('min(vpbx_config_last_reload_successful{%s})' % PROC, "reload")),
                           mappings=[{"type": "value", "options": {"0": {"text": "FAILED", "color": "red", "index": 0},
                                                                   "1": {"text": "OK", "color": "green", "index": 1}}}],
                           color_mode="background"), 4, 4))
     p.append(L.place(stat("Exporter version", "vpbx_exporter_build_info.",
-                          targets(('max by (version, revision) (vpbx_exporter_build_info{%s})' % SEL, "{{version}} ({{revision}})")),
+                          targets(('max by (version, revision) (vpbx_exporter_build_info{%s})' % PROC, "{{version}} ({{revision}})")),
                           text_mode="name", color_mode="none"), 4, 4))
     p.append(L.place(stat("Uptime", "Since the exporter's process started.",
-                          targets(('min(time() - process_start_time_seconds{%s})' % SEL, "uptime")),
+                          targets(('min(time() - process_start_time_seconds{%s})' % PROC, "uptime")),
                           unit="s", color_mode="none"), 4, 4))
     p.append(L.place(stat("Users by source", "Configured and learnt users.",
                           targets(('sum by (source) (vpbx_users{%s})' % SEL, "{{source}}")),
@@ -412,15 +422,15 @@ def exporter_health():
 
     p.append(L.row("Process"))
     p.append(L.place(timeseries("CPU", "CPU seconds per second.",
-                                targets(('sum by (instance) (rate(process_cpu_seconds_total{%s}[$__rate_interval]))' % SEL, "{{instance}}")),
+                                targets(('sum by (instance) (rate(process_cpu_seconds_total{%s}[$__rate_interval]))' % PROC, "{{instance}}")),
                                 unit="percentunit"), 8, 7))
     p.append(L.place(timeseries("Memory", "Resident and virtual memory.",
-                                targets(('sum by (instance) (process_resident_memory_bytes{%s})' % SEL, "resident {{instance}}"),
-                                        ('sum by (instance) (process_virtual_memory_bytes{%s})' % SEL, "virtual {{instance}}")),
+                                targets(('sum by (instance) (process_resident_memory_bytes{%s})' % PROC, "resident {{instance}}"),
+                                        ('sum by (instance) (process_virtual_memory_bytes{%s})' % PROC, "virtual {{instance}}")),
                                 unit="bytes"), 8, 7))
     p.append(L.place(timeseries("File descriptors", "Open and maximum.",
-                                targets(('sum by (instance) (process_open_fds{%s})' % SEL, "open {{instance}}"),
-                                        ('sum by (instance) (process_max_fds{%s})' % SEL, "max {{instance}}")),
+                                targets(('sum by (instance) (process_open_fds{%s})' % PROC, "open {{instance}}"),
+                                        ('sum by (instance) (process_max_fds{%s})' % PROC, "max {{instance}}")),
                                 unit="short"), 8, 7))
     return dashboard("vpbx-exporter-health", "VPBX / Exporter health",
                      "The exporter itself: API latency and errors, collectors, webhook, subscriptions, duplicates, process.",

@@ -218,6 +218,7 @@ TEST_CASE("the example config names every key the loader knows", "[config]") {
                           "active:",
                           "clear_destinations:",
                           "shard:",
+                          "accounts:",
                           "index:",
                           "count:"}) {
     CHECK_THAT(text, Contains(key));

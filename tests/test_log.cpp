@@ -1,6 +1,8 @@
 #include <catch2/catch.hpp>
+#include <thread>
 
 #include "exporter/log/log.h"
+#include "tests/support/log_capture.h"
 
 using namespace vpbx::log;
 
@@ -41,4 +43,31 @@ TEST_CASE("once-per-value reports each value the first time only", "[log]") {
   CHECK(once.first_time("AWAY"));
   CHECK_FALSE(once.first_time("AWAY"));
   CHECK(once.first_time("DND"));
+}
+
+TEST_CASE("records of a thread working for an account end with its name", "[log][accounts]") {
+  vpbx::log::configure(vpbx::log::Level::info, vpbx::log::Format::logfmt);
+  vpbx::test::StderrCapture capture;
+  vpbx::log::info("before");
+  {
+    vpbx::log::AccountScope scope("hotel-a");
+    vpbx::log::info("polled", {{"collector", "presence"}});
+    std::thread([account = vpbx::log::thread_account()] {
+      vpbx::log::AccountScope inherited(account);
+      vpbx::log::warn("from a worker");
+    }).join();
+  }
+  vpbx::log::info("after");
+  vpbx::log::configure(vpbx::log::Level::info, vpbx::log::Format::json);
+  {
+    vpbx::log::AccountScope scope("b");
+    vpbx::log::info("json");
+  }
+  vpbx::log::configure(vpbx::log::Level::info, vpbx::log::Format::logfmt);
+  const std::string out = capture.finish();
+  CHECK_THAT(out, Catch::Contains("msg=before\n"));
+  CHECK_THAT(out, Catch::Contains("msg=polled collector=presence account=hotel-a\n"));
+  CHECK_THAT(out, Catch::Contains("msg=\"from a worker\" account=hotel-a\n"));
+  CHECK_THAT(out, Catch::Contains("msg=after\n"));
+  CHECK_THAT(out, Catch::Contains("\"msg\":\"json\",\"account\":\"b\"}\n"));
 }

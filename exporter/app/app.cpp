@@ -3,9 +3,11 @@
 #include <prometheus/counter.h>
 #include <signal.h>
 
+#include <algorithm>
 #include <chrono>
 #include <cstdio>
 #include <iostream>
+#include <map>
 
 #include "exporter/app/landing_page.h"
 #include "exporter/log/log.h"
@@ -20,16 +22,6 @@ double unix_now() {
   return now.count();
 }
 
-// The API URL without any userinfo, for display.
-std::string display_url(const std::string& url) {
-  const auto scheme_end = url.find("://");
-  const auto at = url.find('@');
-  if (scheme_end == std::string::npos || at == std::string::npos) return url;
-  const auto host_end = url.find('/', scheme_end + 3);
-  if (host_end != std::string::npos && at > host_end) return url;
-  return url.substr(0, scheme_end + 3) + url.substr(at + 1);
-}
-
 http::ServerOptions server_options(const std::string& listen_address,
                                    const std::string& telemetry_path,
                                    const http::WebConfig& web_config, std::size_t max_body_bytes) {
@@ -41,9 +33,12 @@ http::ServerOptions server_options(const std::string& listen_address,
   return options;
 }
 
-// A miss found by polling keeps a type on the fallback interval for two fallback periods.
-config::Duration missed_window(const config::Config& config) {
-  return 2 * config.poll.fallback;
+// A named account's metrics live in its own registry, labelled at scrape time; the implicit
+// account's in the process' registry, as they always were.
+std::shared_ptr<Account> make_account(const config::Config& config,
+                                      const std::shared_ptr<prometheus::Registry>& process) {
+  return std::make_shared<Account>(
+      config, config.account.empty() ? process : std::make_shared<prometheus::Registry>());
 }
 
 }  // namespace
@@ -57,12 +52,6 @@ config::Config load_config(const Flags& flags) {
 App::App(Flags flags, config::Config config, http::WebConfig web_config)
     : flags_(std::move(flags)),
       registry_(std::make_shared<prometheus::Registry>()),
-      api_metrics_(std::make_shared<api::ApiMetrics>(*registry_)),
-      collector_metrics_(std::make_shared<collectors::CollectorMetrics>(*registry_)),
-      sweep_metrics_(std::make_shared<collectors::SweepMetrics>(*registry_)),
-      system_(std::make_shared<collectors::SystemCollector>()),
-      store_(std::make_shared<state::Store>()),
-      persistence_metrics_(std::make_shared<state::PersistenceMetrics>(*registry_)),
       process_(std::make_shared<metrics::ProcessCollector>()),
       reload_successful_(prometheus::BuildGauge()
                              .Name("vpbx_config_last_reload_successful")
@@ -74,16 +63,15 @@ App::App(Flags flags, config::Config config, http::WebConfig web_config)
                             .Help("Unix time of the last successful configuration load.")
                             .Register(*registry_)
                             .Add({})),
-      push_health_(std::make_shared<subscriptions::PushHealth>(subscriptions::managed_types(config),
-                                                               missed_window(config))),
-      subscription_metrics_(std::make_shared<subscriptions::SubscriptionMetrics>(*registry_)),
-      webhook_metrics_(std::make_shared<webhook::WebhookMetrics>(*registry_)),
-      receiver_(std::make_unique<webhook::Receiver>(config.webhook, *store_, webhook_metrics_)),
+      router_(std::make_shared<webhook::Router>()),
       config_(std::move(config)),
       server_(std::make_unique<http::Server>(server_options(
           flags_.listen_address, flags_.telemetry_path, web_config,
           config_.webhook.listen_address.empty() ? config_.webhook.max_body_bytes
                                                  : http::ServerOptions{}.max_body_bytes))) {
+  for (const auto& account : config::account_configs(config_)) {
+    accounts_.push_back(make_account(account, registry_));
+  }
   prometheus::BuildGauge()
       .Name("vpbx_exporter_build_info")
       .Help("The exporter's version and git revision; always 1.")
@@ -93,23 +81,45 @@ App::App(Flags flags, config::Config config, http::WebConfig web_config)
   reload_successful_.Set(1);
   reload_timestamp_.Set(unix_now());
 
-  server_->add_collectable(system_);
-  server_->add_text_source(store_);
+  using Sources = AccountFamilies::Sources;
+  const auto sources = [this](auto pick, bool named_only) -> Sources {
+    return [this, pick, named_only] {
+      std::vector<std::pair<std::string, std::shared_ptr<prometheus::Collectable>>> out;
+      for (const auto& account : accounts()) {
+        if (named_only && account->name().empty()) continue;
+        out.emplace_back(account->name(), pick(*account));
+      }
+      return out;
+    };
+  };
+  platforms_ = std::make_shared<AccountFamilies>(
+      sources([](const Account& a) { return a.system(); }, false));
+  stores_ = std::make_shared<AccountStores>([this] {
+    std::vector<std::shared_ptr<const state::Store>> out;
+    for (const auto& account : accounts()) out.push_back(account->store());
+    return out;
+  });
+  push_health_ = std::make_shared<AccountFamilies>(
+      sources([](const Account& a) { return a.push_health(); }, false));
+  registries_ = std::make_shared<AccountFamilies>(sources(
+      [](const Account& a) -> std::shared_ptr<prometheus::Collectable> { return a.registry(); },
+      true));
+  server_->add_collectable(platforms_);
+  server_->add_text_source(stores_);
   server_->add_collectable(push_health_);
+  server_->add_collectable(registries_);
   server_->add_collectable(registry_);
   server_->add_collectable(process_);
 
-  receiver_->set_push_listener(
-      [health = push_health_](const std::string& type) { health->push_received(type); });
   // The webhook: on the main listener, or on its own (which serves nothing else).
+  route_webhooks();
   if (config_.webhook.listen_address.empty()) {
-    receiver_->register_routes(*server_);
+    router_->register_routes(*server_);
   } else {
     webhook_server_ = std::make_unique<http::Server>(server_options(
         config_.webhook.listen_address, "", web_config, config_.webhook.max_body_bytes));
-    receiver_->register_routes(*webhook_server_);
+    router_->register_routes(*webhook_server_);
   }
-  store_->set_users_changed_listener([this] { notify_users_changed(); });
 
   using http::Request;
   using http::Response;
@@ -131,131 +141,52 @@ App::~App() {
   stop();
 }
 
+std::vector<std::shared_ptr<Account>> App::accounts() const {
+  std::lock_guard lock(accounts_mutex_);
+  return accounts_;
+}
+
+void App::route_webhooks() {
+  std::shared_ptr<webhook::Receiver> implicit;
+  std::map<std::string, std::shared_ptr<webhook::Receiver>> named;
+  for (const auto& account : accounts()) {
+    // Owning the account: a push in flight while a reload removes it keeps its store alive.
+    std::shared_ptr<webhook::Receiver> receiver(account, account->receiver().get());
+    if (account->name().empty()) {
+      implicit = std::move(receiver);
+    } else {
+      named.emplace(account->name(), std::move(receiver));
+    }
+  }
+  router_->set(config_.webhook.path, std::move(implicit), std::move(named));
+}
+
 void App::start() {
   std::lock_guard lock(reload_mutex_);
   // The state first: the webhook may be called as soon as the listener is up.
-  store_->configure(config_);
-  if (!config_.state_file.empty()) {
-    persistence_ = std::make_unique<state::Persistence>(
-        config_.state_file, *store_, state::PersistenceOptions{}, persistence_metrics_);
-    std::string error;
-    if (!persistence_->import_if_fresh(config_.shard.import_state_files, error)) {
-      throw std::runtime_error("shard.import_state_files: " + error);
-    }
-    persistence_->load();
-    persistence_->start();
-    receiver_->set_durability_check(
-        [persistence = persistence_.get()] { return persistence->durable(); });
-  }
+  for (const auto& account : accounts()) account->restore();
   server_->start();
   if (webhook_server_) webhook_server_->start();
-  start_collectors();
+  for (const auto& account : accounts()) account->start();
+  std::size_t users = 0;
+  for (const auto& account : config::account_configs(config_)) users += account.users.size();
   log::info("listening", {{"address", flags_.listen_address},
                           {"port", server_->port()},
                           {"tls", server_->tls()},
-                          {"users", config_.users.size()}});
+                          {"users", users}});
 }
 
 void App::stop() {
-  // No new pushes, then no new polls (the manager deletes our subscriptions), then the final
-  // snapshot with whatever both counted.
+  // No new pushes, then no new polls (the managers delete our subscriptions), then the final
+  // snapshots with whatever both counted.
   if (webhook_server_) webhook_server_->stop();
   if (server_) server_->stop();
-  {
-    std::lock_guard lock(reload_mutex_);
-    stop_collectors(subscriptions::StopMode::shutdown);
-  }
-  if (persistence_) persistence_->stop();
+  std::lock_guard lock(reload_mutex_);
+  for (const auto& account : accounts()) account->stop();
 }
 
 int App::port() const {
   return server_->port();
-}
-
-void App::start_collectors() {
-  store_->configure(config_);
-  client_ = std::make_unique<api::Client>(config_.api, api_metrics_);
-  const int workers = config_.api.max_concurrent_requests;
-  if (config_.poll.server.count() > 0) {
-    pollers_.push_back(std::make_unique<collectors::Poller>(
-        "system", config_.poll.server, [this] { return system_->poll(*client_); },
-        collector_metrics_));
-  }
-  if (config_.poll.presence.count() > 0) {
-    presence_ = std::make_unique<collectors::PresenceCollector>(
-        pacing("PRESENCE", config_.poll.presence), workers, *client_, *store_, collector_metrics_,
-        sweep_metrics_);
-  }
-  if (config_.poll.features.count() > 0) {
-    features_ = std::make_unique<collectors::FeaturesCollector>(
-        pacing("FEATURE", config_.poll.features), workers, *client_, *store_, collector_metrics_,
-        sweep_metrics_);
-  }
-  if (config_.poll.call_logs.count() > 0) {
-    call_logs_ = std::make_unique<collectors::CallLogsCollector>(
-        config_, pacing("CALL_LOG", config_.poll.call_logs), workers, *client_, *store_,
-        collector_metrics_, sweep_metrics_);
-  }
-  {
-    auto manager = std::make_shared<subscriptions::Manager>(
-        config_, *client_,
-        [store = store_] {
-          std::vector<config::User> users;
-          for (const auto& user : store->users()) users.push_back(user.identity);
-          return users;
-        },
-        subscription_metrics_, push_health_);
-    std::lock_guard lock(subscriptions_mutex_);
-    subscriptions_ = std::move(manager);
-  }
-  subscriptions_->start();
-  for (auto& poller : pollers_) poller->start();
-  if (presence_) presence_->start();
-  if (features_) features_->start();
-  if (call_logs_) call_logs_->start();
-}
-
-collectors::PollPacing App::pacing(const std::string& resource_type,
-                                   config::Duration normal) const {
-  // Values, not config_: the pollers' threads call these while a reload rewrites config_.
-  const config::Duration fallback = config_.poll.fallback;
-  return {[health = push_health_, resource_type, normal, fallback] {
-            return health->poll_interval(resource_type, normal, fallback);
-          },
-          [health = push_health_, resource_type] { health->poll_found_missed(resource_type); }};
-}
-
-void App::notify_users_changed() {
-  std::shared_ptr<subscriptions::Manager> manager;
-  {
-    std::lock_guard lock(subscriptions_mutex_);
-    manager = subscriptions_;
-  }
-  if (manager) manager->users_changed();
-}
-
-void App::stop_collectors(subscriptions::StopMode mode) {
-  std::shared_ptr<subscriptions::Manager> manager;
-  {
-    std::lock_guard lock(subscriptions_mutex_);
-    manager = std::move(subscriptions_);
-  }
-  // Before the client is cancelled: deleting our subscriptions needs it.
-  if (manager) manager->stop(mode);
-  // Sweeps that end now are cut short by the shutdown, not failures: tell them before cancelling.
-  if (presence_) presence_->request_stop();
-  if (features_) features_->request_stop();
-  if (call_logs_) call_logs_->request_stop();
-  if (client_) client_->cancel();  // a poll waiting on the API returns now
-  for (auto& poller : pollers_) poller->stop();
-  pollers_.clear();
-  if (presence_) presence_->stop();
-  if (features_) features_->stop();
-  if (call_logs_) call_logs_->stop();
-  presence_.reset();
-  features_.reset();
-  call_logs_.reset();
-  client_.reset();
 }
 
 ReloadResult App::reload() {
@@ -263,6 +194,13 @@ ReloadResult App::reload() {
   config::Config fresh;
   try {
     fresh = load_config(flags_);
+    // The implicit account's series have no account label and its metrics live in the process'
+    // registry: turning it into named accounts (or back) is a restart.
+    if (fresh.accounts.empty() != config_.accounts.empty()) {
+      throw config::ConfigError("accounts", 0,
+                                "moving between one implicit account and named accounts needs a "
+                                "restart, not a reload");
+    }
   } catch (const config::ConfigError& e) {
     result.error = e.what();
   } catch (const std::exception& e) {
@@ -274,19 +212,48 @@ ReloadResult App::reload() {
     return result;
   }
   std::lock_guard lock(reload_mutex_);
-  // Subscriptions go to the next manager when they still point at us; otherwise they are ours
-  // to delete.
-  const bool same_url =
-      config::notification_url(fresh.webhook) == config::notification_url(config_.webhook);
-  stop_collectors(same_url ? subscriptions::StopMode::handover : subscriptions::StopMode::shutdown);
+  const auto running = accounts();
+  std::vector<std::shared_ptr<Account>> next, added, removed;
+  for (const auto& account_config : config::account_configs(fresh)) {
+    const auto same = std::find_if(running.begin(), running.end(), [&](const auto& a) {
+      return a->name() == account_config.account;
+    });
+    if (same != running.end()) {
+      (*same)->reload(account_config);
+      next.push_back(*same);
+      continue;
+    }
+    auto account = make_account(account_config, registry_);
+    try {
+      account->restore();
+    } catch (const std::exception& e) {
+      log::error("cannot start an added account; it is left out",
+                 {{"account", account_config.account}, {"err", e.what()}});
+      continue;
+    }
+    next.push_back(account);
+    added.push_back(std::move(account));
+  }
+  for (const auto& account : running) {
+    if (std::find(next.begin(), next.end(), account) == next.end()) removed.push_back(account);
+  }
   config_ = std::move(fresh);
-  receiver_->reconfigure(config_.webhook);
-  if (config_.webhook.listen_address.empty()) receiver_->register_routes(*server_);
-  push_health_->configure(subscriptions::managed_types(config_), missed_window(config_));
-  start_collectors();
+  {
+    std::lock_guard accounts_lock(accounts_mutex_);
+    accounts_ = next;
+  }
+  route_webhooks();
+  if (config_.webhook.listen_address.empty()) router_->register_routes(*server_);
+  for (const auto& account : added) account->start();
+  // No push reaches a removed account any more; its series go with it.
+  for (const auto& account : removed) account->stop();
   reload_successful_.Set(1);
   reload_timestamp_.Set(unix_now());
-  log::info("config reloaded", {{"users", config_.users.size()}});
+  std::size_t users = 0;
+  for (const auto& account : config::account_configs(config_)) users += account.users.size();
+  log::info(
+      "config reloaded",
+      {{"users", users}, {"accounts_added", added.size()}, {"accounts_removed", removed.size()}});
   result.ok = true;
   return result;
 }
@@ -296,29 +263,27 @@ http::Response App::landing_page() const {
   info.telemetry_path = flags_.telemetry_path;
   {
     std::lock_guard lock(reload_mutex_);
-    info.users = config_.users.size();
-    info.enterprises = config_.enterprises.size();
-    info.api_url = display_url(config_.api.url);
     info.shard_index = config_.shard.index;
     info.shard_count = config_.shard.count;
   }
-  if (info.shard_count > 1) info.shard_users = store_->users().size();
-  const auto status = system_->status();
-  info.api_polled = status.polled;
-  info.api_up = status.up;
-  info.api_error = status.last_error;
-  if (status.server) info.platform_version = status.server->build_version;
-  std::shared_ptr<subscriptions::Manager> manager;
-  {
-    std::lock_guard lock(subscriptions_mutex_);
-    manager = subscriptions_;
-  }
-  if (manager && manager->enabled()) {
-    info.subscriptions_managed = true;
-    for (const auto& sub : manager->status()) {
-      info.subscriptions.push_back({sub.resource_type, sub.id, sub.scope,
-                                    api::format_iso8601_ms(sub.expires_epoch_ms), sub.adopted});
+  for (const auto& account : accounts()) {
+    const AccountStatus status = account->status();
+    LandingAccount entry;
+    entry.name = status.name;
+    entry.users = status.users;
+    entry.enterprises = status.enterprises;
+    entry.shard_users = status.shard_users;
+    entry.api_url = status.api_url;
+    entry.api_polled = status.platform.polled;
+    entry.api_up = status.platform.up;
+    entry.api_error = status.platform.last_error;
+    if (status.platform.server) entry.platform_version = status.platform.server->build_version;
+    entry.subscriptions_managed = status.subscriptions_managed;
+    for (const auto& sub : status.subscriptions) {
+      entry.subscriptions.push_back({sub.resource_type, sub.id, sub.scope,
+                                     api::format_iso8601_ms(sub.expires_epoch_ms), sub.adopted});
     }
+    info.accounts.push_back(std::move(entry));
   }
   http::Response response;
   response.content_type = "text/html; charset=utf-8";
@@ -365,8 +330,15 @@ int run(int argc, char** argv) {
     return 1;
   }
   if (flags.config_check) {
-    std::cout << "config OK: " << flags.config_file << " (" << config.users.size() << " users, "
-              << config.enterprises.size() << " enterprises"
+    std::size_t users = 0, enterprises = 0;
+    for (const auto& account : config::account_configs(config)) {
+      users += account.users.size();
+      enterprises += account.enterprises.size();
+    }
+    std::cout << "config OK: " << flags.config_file << " ("
+              << (config.accounts.empty() ? std::string()
+                                          : std::to_string(config.accounts.size()) + " accounts, ")
+              << users << " users, " << enterprises << " enterprises"
               << (config.shard.count > 1 ? ", shard " + std::to_string(config.shard.index) +
                                                " of " + std::to_string(config.shard.count)
                                          : std::string())

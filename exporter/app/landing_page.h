@@ -13,12 +13,11 @@ struct LandingSubscription {
   bool adopted = false;
 };
 
-struct LandingInfo {
-  std::string telemetry_path;
+// One account's part of the page.
+struct LandingAccount {
+  std::string name;  // empty: the implicit account
   std::size_t users = 0;
   std::size_t enterprises = 0;
-  int shard_index = 0;  // shown when shard_count > 1 (scale-out)
-  int shard_count = 1;
   std::size_t shard_users = 0;  // the users this shard holds
   bool api_polled = false;
   bool api_up = false;
@@ -29,7 +28,15 @@ struct LandingInfo {
   std::vector<LandingSubscription> subscriptions;
 };
 
-// The HTML of `/`: name, version, links, users configured, API status. No secret ever goes in.
+struct LandingInfo {
+  std::string telemetry_path;
+  int shard_index = 0;  // shown when shard_count > 1 (scale-out)
+  int shard_count = 1;
+  std::vector<LandingAccount> accounts;
+};
+
+// The HTML of `/`: name, version, links, users configured, API status (per account, with several).
+// No secret ever goes in.
 std::string render_landing_page(const LandingInfo& info);
 
 }  // namespace vpbx::app

@@ -38,7 +38,10 @@ void Poller::start() {
   std::lock_guard lock(mutex_);
   if (thread_.joinable()) return;
   stopping_ = false;
-  thread_ = std::thread([this] { run(); });
+  thread_ = std::thread([this, account = log::thread_account()] {
+    log::AccountScope scope(account);
+    run();
+  });
 }
 
 void Poller::stop() {

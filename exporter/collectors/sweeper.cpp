@@ -67,8 +67,16 @@ void Sweeper::start() {
   std::lock_guard lock(mutex_);
   if (dispatcher_.joinable()) return;
   stopping_ = false;
-  for (int i = 0; i < worker_count_; ++i) workers_.emplace_back([this] { worker_loop(); });
-  dispatcher_ = std::thread([this] { dispatch_loop(); });
+  for (int i = 0; i < worker_count_; ++i) {
+    workers_.emplace_back([this, account = log::thread_account()] {
+      log::AccountScope scope(account);
+      worker_loop();
+    });
+  }
+  dispatcher_ = std::thread([this, account = log::thread_account()] {
+    log::AccountScope scope(account);
+    dispatch_loop();
+  });
 }
 
 void Sweeper::request_stop() {

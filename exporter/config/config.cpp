@@ -5,6 +5,7 @@
 
 #include <yaml-cpp/yaml.h>
 
+#include <algorithm>
 #include <cctype>
 #include <filesystem>
 #include <set>
@@ -48,7 +49,8 @@ std::string nearest_key(const std::string& text, int error_line) {
           std::span<const std::string_view>(kWebhookKeys),
           std::span<const std::string_view>(kSubscriptionsKeys),
           std::span<const std::string_view>(kProfileKeys),
-          std::span<const std::string_view>(kShardKeys)}) {
+          std::span<const std::string_view>(kShardKeys),
+          std::span<const std::string_view>(kAccountKeys)}) {
       all.insert(list.begin(), list.end());
     }
     return all;
@@ -103,6 +105,20 @@ std::string User::label() const {
   if (!number.empty()) return number;
   if (!login.empty()) return login;
   return std::to_string(user_id);
+}
+
+std::vector<Config> account_configs(const Config& config) {
+  if (!config.accounts.empty()) return config.accounts;
+  return {config};
+}
+
+bool valid_account_name(std::string_view name) {
+  if (name.empty() || name.size() > 64 || !std::isalnum(static_cast<unsigned char>(name[0]))) {
+    return false;
+  }
+  return std::all_of(name.begin(), name.end(), [](char c) {
+    return std::isalnum(static_cast<unsigned char>(c)) || c == '_' || c == '-';
+  });
 }
 
 std::string notification_url(const WebhookConfig& webhook) {

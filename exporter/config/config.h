@@ -8,6 +8,7 @@
 #include <optional>
 #include <stdexcept>
 #include <string>
+#include <string_view>
 #include <vector>
 
 namespace vpbx::config {
@@ -145,7 +146,11 @@ struct ShardConfig {
 std::uint64_t shard_hash(std::int64_t user_id);
 int shard_of(std::int64_t user_id, int count);
 
+// One OpenAPI login and what it polls (docs/configuration.md, "Many accounts"). A file without
+// `accounts:` is one implicit account with an empty name: its series carry no `account` label.
 struct Config {
+  // This account's name ("" for the implicit one); the `account` label of its series.
+  std::string account;
   ApiConfig api;
   std::vector<User> users;  // the inline list and users_file, merged, no duplicates
   std::string users_file;   // resolved against the config's folder, like every *_file
@@ -162,7 +167,18 @@ struct Config {
   // By name; vpbxctl checkout uses "default" unless told otherwise.
   std::map<std::string, FeatureProfile> profiles;
   ShardConfig shard;
+  // With `accounts:` in the file: one complete config per account, in file order, each with its
+  // own api, users, enterprises, subscriptions, webhook token (webhook.path is
+  // "{webhook.path}/{name}") and state_file; the rest is the file's. The fields above then
+  // hold the shared settings only (no api, no users).
+  std::vector<Config> accounts;
 };
+
+// The accounts to run: `accounts`, or the config itself as the one implicit account.
+std::vector<Config> account_configs(const Config& config);
+// Letters, digits, _ and -, starting with a letter or digit, at most 64: it is a label value, a
+// URL path segment, a file name suffix and part of an environment variable's name.
+bool valid_account_name(std::string_view name);
 
 // Loads, resolves secrets and files relative to the config's folder, validates. Throws ConfigError.
 Config load_file(const std::string& path);

@@ -8,9 +8,16 @@ namespace vpbx::config::detail {
 
 // The keys of each section; anything else is a typo and an error.
 inline constexpr std::string_view kRootKeys[] = {
-    "api",       "users",         "users_file", "enterprises", "discover_users",
-    "max_users", "poll",          "presence",   "features",    "call_logs",
-    "webhook",   "subscriptions", "state_file", "profiles",    "shard"};
+    "api",        "users",    "users_file", "enterprises", "discover_users", "max_users",
+    "poll",       "presence", "features",   "call_logs",   "webhook",        "subscriptions",
+    "state_file", "profiles", "shard",      "accounts"};
+// An entry of `accounts:`; the keys that are not here are shared by every account.
+inline constexpr std::string_view kAccountKeys[] = {
+    "name", "api", "users", "users_file", "enterprises", "subscriptions", "webhook", "state_file"};
+inline constexpr std::string_view kAccountWebhookKeys[] = {"token", "token_file"};
+// Top-level keys that belong to one account: with `accounts:` they must move into each one.
+inline constexpr std::string_view kPerAccountRootKeys[] = {"api", "users", "users_file",
+                                                           "enterprises"};
 inline constexpr std::string_view kShardKeys[] = {"index", "count", "import_state_files"};
 inline constexpr std::string_view kApiKeys[] = {"url",
                                                 "username",

@@ -1,5 +1,6 @@
 #include "exporter/config/secrets.h"
 
+#include <cctype>
 #include <cstdlib>
 #include <utility>
 #include <vector>
@@ -16,21 +17,43 @@ std::vector<std::string> secret_candidates(const YAML::Node& doc, const std::str
   };
   const std::pair<const char*, const char*> places[] = {
       {"api", "password"}, {"api", "application_id"}, {"webhook", "token"}};
-  for (const auto& [section, name] : places) {
-    try {
-      const YAML::Node s = doc.IsMap() ? doc[section] : YAML::Node();
-      if (!s.IsMap()) continue;
-      if (const YAML::Node v = s[name]; v.IsScalar()) add(v.Scalar());
-      if (const YAML::Node f = s[std::string(name) + "_file"]; f.IsScalar()) {
-        std::string error;
-        if (auto text = read_text(resolve(base_dir, f.Scalar()), error)) add(std::move(*text));
+  // The top level, and every entry of `accounts:`.
+  std::vector<YAML::Node> holders{doc};
+  std::vector<std::string> envs{"VPBX_API_PASSWORD", "VPBX_APPLICATION_ID", "VPBX_WEBHOOK_TOKEN"};
+  try {
+    if (doc.IsMap() && doc["accounts"].IsSequence()) {
+      for (const auto& account : doc["accounts"]) {
+        holders.push_back(account);
+        if (!account.IsMap() || !account["name"].IsScalar()) continue;
+        std::string suffix = "_";
+        for (const char c : account["name"].Scalar()) {
+          suffix += c == '-' ? '_' : static_cast<char>(std::toupper(static_cast<unsigned char>(c)));
+        }
+        for (const char* base :
+             {"VPBX_API_PASSWORD", "VPBX_APPLICATION_ID", "VPBX_WEBHOOK_TOKEN"}) {
+          envs.push_back(base + suffix);
+        }
       }
-    } catch (...) {
-      // A malformed document only means fewer candidates.
     }
+  } catch (...) {
+    // A malformed document only means fewer candidates.
   }
-  for (const char* env : {"VPBX_API_PASSWORD", "VPBX_APPLICATION_ID", "VPBX_WEBHOOK_TOKEN"}) {
-    if (const char* v = std::getenv(env)) add(v);
+  for (const auto& holder : holders)
+    for (const auto& [section, name] : places) {
+      try {
+        const YAML::Node s = holder.IsMap() ? holder[section] : YAML::Node();
+        if (!s.IsMap()) continue;
+        if (const YAML::Node v = s[name]; v.IsScalar()) add(v.Scalar());
+        if (const YAML::Node f = s[std::string(name) + "_file"]; f.IsScalar()) {
+          std::string error;
+          if (auto text = read_text(resolve(base_dir, f.Scalar()), error)) add(std::move(*text));
+        }
+      } catch (...) {
+        // A malformed document only means fewer candidates.
+      }
+    }
+  for (const auto& env : envs) {
+    if (const char* v = std::getenv(env.c_str())) add(v);
   }
   return out;
 }

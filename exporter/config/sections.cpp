@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <limits>
+#include <map>
 
 #include "exporter/config/keys.h"
 #include "exporter/config/network.h"
@@ -11,28 +12,44 @@
 namespace vpbx::config::detail {
 namespace {
 
-void load_api(const Section& root, const std::string& base_dir, ApiConfig& api) {
+// The environment variables a secret falls back to: VPBX_API_PASSWORD for the implicit account,
+// VPBX_API_PASSWORD_<NAME> (upper-cased, - as _) for a named one.
+std::string env_name(const char* base, const std::string& account) {
+  std::string name = base;
+  if (account.empty()) return name;
+  name += '_';
+  for (const char c : account) name += c == '-' ? '_' : static_cast<char>(std::toupper(c));
+  return name;
+}
+
+void load_api(const Section& root, const std::string& base_dir, const std::string& account,
+              ApiConfig& api) {
   const auto node = root.get("api");
-  if (!node) throw ConfigError("api", 0, "is required (at least api.url and api.username)");
-  Section s(node->node, "api", node->line, kApiKeys);
+  if (!node) {
+    throw ConfigError(root.child("api"), root.line(),
+                      "is required (at least api.url and api.username)");
+  }
+  Section s(node->node, node->path, node->line, kApiKeys);
 
   const auto url = s.get("url");
-  if (!url) throw ConfigError("api.url", s.line(), "is required");
+  if (!url) throw ConfigError(s.child("url"), s.line(), "is required");
   api.url = checked_url(*url, true);
   const auto username = s.get("username");
-  if (!username) throw ConfigError("api.username", s.line(), "is required");
+  if (!username) throw ConfigError(s.child("username"), s.line(), "is required");
   api.username = as_nonempty_string(*username);
 
-  auto password = load_secret(s, "password", "VPBX_API_PASSWORD", base_dir);
+  const std::string password_env = env_name("VPBX_API_PASSWORD", account);
+  auto password = load_secret(s, "password", password_env.c_str(), base_dir);
   if (!password) {
-    throw ConfigError("api.password", s.line(),
-                      "is required: " + secret_sources(s, "password", "VPBX_API_PASSWORD"));
+    throw ConfigError(s.child("password"), s.line(),
+                      "is required: " + secret_sources(s, "password", password_env.c_str()));
   }
   api.password = std::move(password->value);
-  auto app_id = load_secret(s, "application_id", "VPBX_APPLICATION_ID", base_dir);
+  const std::string app_id_env = env_name("VPBX_APPLICATION_ID", account);
+  auto app_id = load_secret(s, "application_id", app_id_env.c_str(), base_dir);
   if (!app_id) {
-    throw ConfigError("api.application_id", s.line(),
-                      "is required: " + secret_sources(s, "application_id", "VPBX_APPLICATION_ID"));
+    throw ConfigError(s.child("application_id"), s.line(),
+                      "is required: " + secret_sources(s, "application_id", app_id_env.c_str()));
   }
   api.application_id = std::move(app_id->value);
 
@@ -145,20 +162,11 @@ void load_call_logs(const Section& root, CallLogsConfig& call_logs) {
   });
 }
 
-void load_webhook(const Section& root, const std::string& base_dir, WebhookConfig& webhook) {
-  const auto v = root.get("webhook");
-  Section s(v ? v->node : YAML::Node(), "webhook", v ? v->line : 0, kWebhookKeys);
-  with(s, "path", [&](const Value& x) {
-    std::string path = as_nonempty_string(x);
-    if (path.front() != '/') fail(x, "must start with /");
-    if (path.find_first_of(" \t?#{}") != std::string::npos) {
-      fail(x, "must be a plain URL path such as /webhook");
-    }
-    while (path.size() > 1 && path.back() == '/') path.pop_back();
-    if (path == "/") fail(x, "must name a path below /, such as /webhook");
-    webhook.path = path;
-  });
-  if (auto token = load_secret(s, "token", "VPBX_WEBHOOK_TOKEN", base_dir)) {
+// webhook.token (or token_file, or the environment), for the implicit account or a named one.
+void load_token(const Section& s, const std::string& base_dir, const std::string& account,
+                WebhookConfig& webhook) {
+  const std::string env = env_name("VPBX_WEBHOOK_TOKEN", account);
+  if (auto token = load_secret(s, "token", env.c_str(), base_dir)) {
     // It becomes a URL path segment: only unreserved characters survive every proxy unchanged.
     const bool url_safe = std::all_of(token->value.begin(), token->value.end(), [](char c) {
       return std::isalnum(static_cast<unsigned char>(c)) || c == '-' || c == '.' || c == '_' ||
@@ -174,6 +182,22 @@ void load_webhook(const Section& root, const std::string& base_dir, WebhookConfi
     }
     webhook.token = std::move(token->value);
   }
+}
+
+void load_webhook(const Section& root, const std::string& base_dir, WebhookConfig& webhook) {
+  const auto v = root.get("webhook");
+  Section s(v ? v->node : YAML::Node(), "webhook", v ? v->line : 0, kWebhookKeys);
+  with(s, "path", [&](const Value& x) {
+    std::string path = as_nonempty_string(x);
+    if (path.front() != '/') fail(x, "must start with /");
+    if (path.find_first_of(" \t?#{}") != std::string::npos) {
+      fail(x, "must be a plain URL path such as /webhook");
+    }
+    while (path.size() > 1 && path.back() == '/') path.pop_back();
+    if (path == "/") fail(x, "must name a path below /, such as /webhook");
+    webhook.path = path;
+  });
+  load_token(s, base_dir, "", webhook);
   with(s, "listen_address", [&](const Value& x) {
     webhook.listen_address = as_string(x);
     if (!webhook.listen_address.empty()) check_listen_address(x, webhook.listen_address);
@@ -203,10 +227,13 @@ void load_webhook(const Section& root, const std::string& base_dir, WebhookConfi
   });
 }
 
+// `token_key`: where the webhook token of this account is set, for the error when it is not.
 void load_subscriptions(const Section& root, const WebhookConfig& webhook,
+                        const std::string& account, const std::string& token_key,
                         SubscriptionsConfig& subs) {
   const auto v = root.get("subscriptions");
-  Section s(v ? v->node : YAML::Node(), "subscriptions", v ? v->line : 0, kSubscriptionsKeys);
+  Section s(v ? v->node : YAML::Node(), root.child("subscriptions"), v ? v->line : 0,
+            kSubscriptionsKeys);
   with(s, "resource_types", [&](const Value& x) {
     subs.resource_types = as_string_list(x, upper);
     for (std::size_t i = 0; i < subs.resource_types.size(); ++i) {
@@ -224,14 +251,14 @@ void load_subscriptions(const Section& root, const WebhookConfig& webhook,
     ttl_line = x.line;
     if (subs.ttl <= Duration{0}) fail(x, "must be more than 0");
   });
-  Value renew{"subscriptions.renew_before", {}, ttl_line};
+  Value renew{s.child("renew_before"), {}, ttl_line};
   with(s, "renew_before", [&](const Value& x) {
     subs.renew_before = as_duration(x);
     renew = x;
   });
   if (subs.renew_before >= subs.ttl) {
-    fail(renew, "must be shorter than subscriptions.ttl (" + format_duration(subs.renew_before) +
-                    " >= " + format_duration(subs.ttl) + ")");
+    fail(renew, "must be shorter than " + s.child("ttl") + " (" +
+                    format_duration(subs.renew_before) + " >= " + format_duration(subs.ttl) + ")");
   }
   with(s, "keep_on_shutdown", [&](const Value& x) { subs.keep_on_shutdown = as_bool(x); });
   with(s, "manage", [&](const Value& x) {
@@ -239,12 +266,13 @@ void load_subscriptions(const Section& root, const WebhookConfig& webhook,
     if (!subs.manage) return;
     if (webhook.public_url.empty()) {
       throw ConfigError("webhook.public_url", x.line,
-                        "is required when subscriptions.manage is true (the notificationUrl)");
+                        "is required when " + s.child("manage") + " is true (the notificationUrl)");
     }
     if (!webhook.enabled()) {
-      throw ConfigError("webhook.token", x.line,
-                        "is required when subscriptions.manage is true: set webhook.token_file, "
-                        "webhook.token or the environment variable VPBX_WEBHOOK_TOKEN");
+      throw ConfigError(token_key, x.line,
+                        "is required when subscriptions.manage is true: set " + token_key +
+                            "_file, " + token_key + " or the environment variable " +
+                            env_name("VPBX_WEBHOOK_TOKEN", account));
     }
   });
 }
@@ -322,6 +350,83 @@ void load_shard(const Section& root, const std::string& base_dir, Config& c) {
   });
 }
 
+// The account's notificationUrl base: "{account}" in webhook.public_url is its name; else the
+// name goes before "{token}", or last when there is no placeholder (the token follows it).
+std::string account_public_url(std::string url, const std::string& account) {
+  if (url.empty()) return url;
+  if (const auto at = url.find("{account}"); at != std::string::npos) {
+    return url.replace(at, 9, account);
+  }
+  if (const auto at = url.find("{token}"); at != std::string::npos) {
+    return url.insert(at, account + "/");
+  }
+  while (!url.empty() && url.back() == '/') url.pop_back();
+  return url + "/" + account;
+}
+
+// `accounts:` (docs/configuration.md): each entry becomes a complete Config with the shared
+// settings of `shared` and its own login, users, webhook token, subscriptions and state file.
+void load_accounts(const Section& root, const Value& list, const std::string& base_dir,
+                   Config& shared) {
+  const auto entries = elements(list);
+  if (entries.empty()) fail(list, "lists no account (leave it out for one implicit account)");
+  std::map<std::string, int> names;           // name -> line
+  std::map<std::string, std::string> states;  // state file -> account
+  for (const Value& e : entries) {
+    Section s(e.node, e.path, e.line, kAccountKeys);
+    Config a = shared;
+    a.accounts.clear();
+    const auto name = s.get("name");
+    if (!name) throw ConfigError(s.child("name"), e.line, "is required");
+    a.account = as_nonempty_string(*name);
+    if (!valid_account_name(a.account)) {
+      fail(*name, quote(a.account) +
+                      " is not an account name: letters, digits, _ and -, starting with a letter "
+                      "or digit, at most 64 characters");
+    }
+    if (const auto [it, fresh] = names.emplace(a.account, name->line); !fresh) {
+      fail(*name, "account " + quote(a.account) + " appears twice (first at line " +
+                      std::to_string(it->second) + ")");
+    }
+    load_api(s, base_dir, a.account, a.api);
+    if (a.api.insecure_skip_verify) {
+      log::warn("TLS certificates of the API are not verified (api.insecure_skip_verify)",
+                {{"account", a.account}});
+    }
+    load_users(s, base_dir, a);
+    with(s, "enterprises", [&](const Value& v) { a.enterprises = as_string_list(v); });
+
+    // One listener: the account's pushes arrive at {webhook.path}/{name}/{token}.
+    a.webhook.path = shared.webhook.path + "/" + a.account;
+    a.webhook.public_url = account_public_url(shared.webhook.public_url, a.account);
+    const auto webhook = s.get("webhook");
+    const Section w(webhook ? webhook->node : YAML::Node(), s.child("webhook"),
+                    webhook ? webhook->line : 0, kAccountWebhookKeys);
+    load_token(w, base_dir, a.account, a.webhook);
+    // The account's own subscriptions block, else the top-level one, whole.
+    a.subscriptions = SubscriptionsConfig{};
+    load_subscriptions(s.get("subscriptions") ? s : root, a.webhook, a.account, w.child("token"),
+                       a.subscriptions);
+
+    Value state{s.child("name"), {}, name->line};
+    a.state_file = shared.state_file.empty() ? "" : shared.state_file + "." + a.account;
+    with(s, "state_file", [&](const Value& v) {
+      a.state_file = as_string(v);
+      if (!a.state_file.empty()) a.state_file = resolve(base_dir, a.state_file);
+      state = v;
+    });
+    if (!a.state_file.empty()) {
+      if (const auto [it, fresh] = states.emplace(a.state_file, a.account); !fresh) {
+        fail(state, "account " + quote(a.account) + " would share its state file " + a.state_file +
+                        " with account " + quote(it->second));
+      }
+    }
+    // Resharding: each account imports the same account's files of the previous layout.
+    for (auto& file : a.shard.import_state_files) file += "." + a.account;
+    shared.accounts.push_back(std::move(a));
+  }
+}
+
 }  // namespace
 
 void check_shard(const ShardConfig& shard, const std::string& key, int line) {
@@ -339,13 +444,25 @@ Config build(const YAML::Node& doc, const std::string& base_dir) {
   }
   const Section root(doc, "", 0, kRootKeys);
   Config c;
-  load_api(root, base_dir, c.api);
-  if (c.api.insecure_skip_verify) {
-    log::warn("TLS certificates of the API are not verified (api.insecure_skip_verify)");
+  const auto accounts = root.get("accounts");
+  if (accounts) {
+    for (const auto key : kPerAccountRootKeys) {
+      if (const auto v = root.get(key)) {
+        fail(*v, "is set in each entry of accounts (line " + std::to_string(accounts->line) +
+                     "), not at the top level");
+      }
+    }
+  } else {
+    load_api(root, base_dir, "", c.api);
+    if (c.api.insecure_skip_verify) {
+      log::warn("TLS certificates of the API are not verified (api.insecure_skip_verify)");
+    }
+    load_users(root, base_dir, c);
+    with(root, "enterprises", [&](const Value& v) { c.enterprises = as_string_list(v); });
   }
-  load_users(root, base_dir, c);
-  with(root, "enterprises", [&](const Value& v) { c.enterprises = as_string_list(v); });
   with(root, "discover_users", [&](const Value& v) { c.discover_users = as_bool(v); });
+  with(root, "max_users",
+       [&](const Value& v) { c.max_users = static_cast<std::size_t>(as_int(v, 1, 100000000)); });
   load_poll(root, c.poll);
   if (c.poll.presence > Duration{0} && c.poll.presence < std::chrono::seconds(10)) {
     log::warn("polling presence more often than every 10s loads the platform; prefer push",
@@ -355,13 +472,19 @@ Config build(const YAML::Node& doc, const std::string& base_dir) {
   load_features(root, c.features);
   load_call_logs(root, c.call_logs);
   load_webhook(root, base_dir, c.webhook);
-  load_subscriptions(root, c.webhook, c.subscriptions);
+  if (accounts && !c.webhook.token.empty()) {
+    throw ConfigError("webhook.token", root.get("webhook") ? root.get("webhook")->line : 0,
+                      "is set in each entry of accounts (accounts[].webhook.token), not at the top "
+                      "level (or in VPBX_WEBHOOK_TOKEN)");
+  }
+  if (!accounts) load_subscriptions(root, c.webhook, "", "webhook.token", c.subscriptions);
   with(root, "state_file", [&](const Value& v) {
     c.state_file = as_string(v);
     if (!c.state_file.empty()) c.state_file = resolve(base_dir, c.state_file);
   });
   load_profiles(root, c.profiles);
   load_shard(root, base_dir, c);
+  if (accounts) load_accounts(root, *accounts, base_dir, c);
   return c;
 }
 

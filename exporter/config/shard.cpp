@@ -30,6 +30,10 @@ void override_shard(Config& config, std::optional<int> index, std::optional<int>
   if (count) config.shard.count = *count;
   if (index) config.shard.index = *index;
   detail::check_shard(config.shard, index ? "--shard.index" : "shard.index", 0);
+  for (auto& account : config.accounts) {
+    account.shard.index = config.shard.index;
+    account.shard.count = config.shard.count;
+  }
 }
 
 }  // namespace vpbx::config

@@ -147,10 +147,32 @@ std::string format_record(Format format, std::string_view timestamp, Level level
   return out;
 }
 
+namespace {
+thread_local std::string t_account;
+}  // namespace
+
+const std::string& thread_account() {
+  return t_account;
+}
+
+AccountScope::AccountScope(std::string account) : previous_(std::move(t_account)) {
+  t_account = std::move(account);
+}
+
+AccountScope::~AccountScope() {
+  t_account = std::move(previous_);
+}
+
 void write(Level level, std::string_view message, std::initializer_list<Field> fields) {
   if (!enabled(level)) return;
-  const std::string record =
-      format_record(static_cast<Format>(g_format.load()), now_rfc3339(), level, message, fields);
+  const auto format = static_cast<Format>(g_format.load());
+  std::string record = format_record(format, now_rfc3339(), level, message, fields);
+  // Account names are letters, digits, _ and - (config::valid_account_name): nothing to escape.
+  if (!t_account.empty() && record.size() >= 2) {
+    const std::size_t end = record.size() - (format == Format::json ? 2 : 1);
+    record.insert(end, format == Format::json ? ",\"account\":\"" + t_account + "\""
+                                              : " account=" + t_account);
+  }
   std::lock_guard lock(g_write_mutex);
   std::fwrite(record.data(), 1, record.size(), stderr);
   std::fflush(stderr);

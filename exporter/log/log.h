@@ -36,6 +36,21 @@ struct Field {
 
 void write(Level level, std::string_view message, std::initializer_list<Field> fields = {});
 
+// The account (config `accounts:`) the calling thread works for; empty for the implicit one.
+// Every record the thread writes then ends with account=<name>. The threads of an account's
+// components take it from the thread that starts them.
+const std::string& thread_account();
+class AccountScope {
+ public:
+  explicit AccountScope(std::string account);
+  ~AccountScope();
+  AccountScope(const AccountScope&) = delete;
+  AccountScope& operator=(const AccountScope&) = delete;
+
+ private:
+  std::string previous_;
+};
+
 // Formats one record without writing it; exposed for tests.
 std::string format_record(Format format, std::string_view timestamp, Level level,
                           std::string_view message, std::initializer_list<Field> fields);

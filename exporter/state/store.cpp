@@ -31,6 +31,12 @@ void Store::configure(const config::Config& config) {
   answered_status_ = config.call_logs.answered_status;
   presence_map_ = PresenceMap(config.presence.state_map);
   shard_ = config.shard;
+  account_label_.clear();
+  if (!config.account.empty()) {
+    account_label_ = "account=\"";
+    metrics::write_escaped(account_label_, config.account, true);
+    account_label_ += '"';
+  }
 
   std::set<std::int64_t> configured;
   for (const auto& user : config.users) {
@@ -64,7 +70,8 @@ void Store::relabel() {
     if (uses[state.label] > 1) {
       state.label = !state.identity.login.empty() ? state.identity.login : std::to_string(id);
     }
-    state.series_labels = "enterprise=\"";
+    state.series_labels = account_label_.empty() ? "" : account_label_ + ",";
+    state.series_labels += "enterprise=\"";
     metrics::write_escaped(state.series_labels, state.identity.enterprise, true);
     state.series_labels += "\",user=\"";
     metrics::write_escaped(state.series_labels, state.label, true);

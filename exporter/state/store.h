@@ -162,6 +162,9 @@ class Store : public metrics::TextSource {
 
   // The store's series in the text format, written from its records at scrape time.
   void write_exposition(metrics::TextOutput& out) const override;
+  // The series of several accounts' stores, each family once with every store's samples (each
+  // store's carry its `account` label; see configure()).
+  static void write_exposition(metrics::TextOutput& out, const std::vector<const Store*>& stores);
   std::string exposition() const;
   // For tests: called each time a scrape lets the lock go between two chunks of users.
   void set_between_scrape_chunks(std::function<void()> hook) {
@@ -209,14 +212,21 @@ class Store : public metrics::TextSource {
   bool remember_seen(std::string id, std::int64_t call_start_ms);
   void seal_seen_tail() const;
   void prune_seen(std::int64_t older_than_epoch_ms);
-  // The exposition's parts (store_exposition.cpp); callers hold mutex_.
+  // The exposition's parts (store_exposition.cpp); callers hold mutex_ but in write_into().
   struct UserFamilies;
+  struct StoreFamilies;
+  void write_into(metrics::TextOutput& out, UserFamilies& families, StoreFamilies& totals) const;
   void write_user(UserFamilies& families, std::int64_t id, const UserState& user) const;
-  void write_users_count(std::string& text) const;
-  void write_totals(std::string& text) const;
+  void write_users_count(StoreFamilies& totals) const;
+  void write_totals(StoreFamilies& totals) const;
+  // "name{" and the account label, with a comma when `more` labels follow.
+  void open_sample(std::string& out, std::string_view name, bool more) const;
 
   mutable std::mutex mutex_;
   std::function<void()> between_scrape_chunks_;
+  // account="<name>" for a named account (config::Config::account), else empty: every series
+  // starts with it.
+  std::string account_label_;
   std::map<std::int64_t, UserState> users_;
   std::size_t max_users_ = 10000;
   config::ShardConfig shard_;

@@ -167,45 +167,57 @@ void Store::write_user(UserFamilies& families, std::int64_t id, const UserState&
   }
 }
 
-void Store::write_users_count(std::string& text) const {
+// The store-wide families' samples, of every store written; their heads go on at the end.
+struct Store::StoreFamilies {
+  std::string users, shard_info, histogram, received, unmapped;
+};
+
+void Store::open_sample(std::string& out, std::string_view name, bool more) const {
+  out += name;
+  out += '{';
+  out += account_label_;
+  if (more && !account_label_.empty()) out += ',';
+}
+
+void Store::write_users_count(StoreFamilies& totals) const {
   double configured = 0, discovered = 0;
   for (const auto& [id, user] : users_) (user.configured ? configured : discovered) += 1;
-  metrics::write_family_head(text, "vpbx_users", "Users tracked, by where they come from.",
-                             MetricType::Gauge);
-  text += "vpbx_users{source=\"config\"} ";
+  std::string& text = totals.users;
+  open_sample(text, "vpbx_users", true);
+  text += "source=\"config\"} ";
   write_double(text, configured);
-  text += "\nvpbx_users{source=\"discovered\"} ";
+  text += '\n';
+  open_sample(text, "vpbx_users", true);
+  text += "source=\"discovered\"} ";
   write_double(text, discovered);
   text += '\n';
-  if (shard_.count > 1) {
-    metrics::write_family_head(text, "vpbx_shard_info",
-                               "This replica's shard of the users (scale-out); always 1.",
-                               MetricType::Gauge);
-    text += "vpbx_shard_info{index=\"" + std::to_string(shard_.index) + "\",count=\"" +
-            std::to_string(shard_.count) + "\"} 1\n";
+  // The replica's shard, shared by its accounts: once, without an account label.
+  if (shard_.count > 1 && totals.shard_info.empty()) {
+    totals.shard_info = "vpbx_shard_info{index=\"" + std::to_string(shard_.index) + "\",count=\"" +
+                        std::to_string(shard_.count) + "\"} 1\n";
   }
 }
 
-void Store::write_totals(std::string& text) const {
+void Store::write_totals(StoreFamilies& totals) const {
   std::set<std::string_view> enterprises;
   for (const auto& [id, user] : users_) enterprises.insert(user.identity.enterprise);
   constexpr std::string_view histogram = "vpbx_call_duration_seconds";
-  bool histogram_head = false;
+  std::string& text = totals.histogram;
   for (const auto& enterprise : enterprises) {
     for (const auto direction : kDirections) {
       const auto it = durations_.find({std::string(enterprise), direction});
       if (direction == Direction::other && it == durations_.end()) continue;
       const bool seen = it != durations_.end();
-      if (!histogram_head) {
-        metrics::write_family_head(text, histogram, "Length of answered calls.",
-                                   MetricType::Histogram);
-        histogram_head = true;
-      }
       // Labels in prometheus-cpp's order for a histogram: direction, enterprise, then le.
       const auto head = [&](std::string_view suffix) {
         text += histogram;
         text += suffix;
-        text += "{direction=\"";
+        text += '{';
+        if (!account_label_.empty()) {
+          text += account_label_;
+          text += ',';
+        }
+        text += "direction=\"";
         text += to_string(direction);
         text += "\",enterprise=\"";
         write_escaped(text, enterprise, true);
@@ -230,9 +242,6 @@ void Store::write_totals(std::string& text) const {
       }
     }
   }
-  metrics::write_family_head(text, "vpbx_call_logs_received_total",
-                             "Call logs received, by path and outcome (counted once, or not).",
-                             MetricType::Counter);
   for (const auto source : {Source::poll, Source::push}) {
     for (const auto outcome :
          {CallOutcome::counted, CallOutcome::duplicate, CallOutcome::unknown_user,
@@ -240,48 +249,79 @@ void Store::write_totals(std::string& text) const {
       // Only a sharded replica meets other shards' calls: one shard's output stays as it was.
       if (outcome == CallOutcome::other_shard && shard_.count <= 1) continue;
       const auto it = received_.find({source, outcome});
-      text += "vpbx_call_logs_received_total{source=\"";
-      text += to_string(source);
-      text += "\",outcome=\"";
-      text += to_string(outcome);
-      text += "\"} ";
-      write_double(text, it == received_.end() ? 0 : it->second);
-      text += '\n';
+      open_sample(totals.received, "vpbx_call_logs_received_total", true);
+      totals.received += "source=\"";
+      totals.received += to_string(source);
+      totals.received += "\",outcome=\"";
+      totals.received += to_string(outcome);
+      totals.received += "\"} ";
+      write_double(totals.received, it == received_.end() ? 0 : it->second);
+      totals.received += '\n';
     }
   }
-  metrics::write_family_head(
-      text, "vpbx_presence_unmapped_states_total",
-      "Presence values that matched no canonical state (see presence.state_map).",
-      MetricType::Counter);
-  text += "vpbx_presence_unmapped_states_total ";
-  write_double(text, unmapped_presence_);
-  text += '\n';
+  if (account_label_.empty()) {
+    totals.unmapped += "vpbx_presence_unmapped_states_total ";
+  } else {
+    open_sample(totals.unmapped, "vpbx_presence_unmapped_states_total", false);
+    totals.unmapped += "} ";
+  }
+  write_double(totals.unmapped, unmapped_presence_);
+  totals.unmapped += '\n';
+}
+
+void Store::write_into(metrics::TextOutput& out, UserFamilies& families,
+                       StoreFamilies& totals) const {
+  std::unique_lock lock(mutex_);
+  std::size_t in_chunk = 0;
+  for (auto it = users_.begin(); it != users_.end();) {
+    write_user(families, it->first, it->second);
+    if (++it == users_.end() || ++in_chunk < kUsersPerLock) continue;
+    in_chunk = 0;
+    const std::int64_t next_id = it->first;
+    lock.unlock();
+    for (auto* family : families.all()) family->end_chunk(out);
+    if (between_scrape_chunks_) between_scrape_chunks_();
+    std::this_thread::yield();  // std::mutex is not fair: let a waiting push in
+    lock.lock();
+    it = users_.lower_bound(next_id);  // the map may have changed in between
+  }
+  write_users_count(totals);
+  write_totals(totals);
+  lock.unlock();
+  for (auto* family : families.all()) family->end_chunk(out);
 }
 
 void Store::write_exposition(metrics::TextOutput& out) const {
+  write_exposition(out, {this});
+}
+
+void Store::write_exposition(metrics::TextOutput& out, const std::vector<const Store*>& stores) {
   UserFamilies families;
-  std::string users_count, totals;
-  {
-    std::unique_lock lock(mutex_);
-    std::size_t in_chunk = 0;
-    for (auto it = users_.begin(); it != users_.end();) {
-      write_user(families, it->first, it->second);
-      if (++it == users_.end() || ++in_chunk < kUsersPerLock) continue;
-      in_chunk = 0;
-      const std::int64_t next_id = it->first;
-      lock.unlock();
-      for (auto* family : families.all()) family->end_chunk(out);
-      if (between_scrape_chunks_) between_scrape_chunks_();
-      std::this_thread::yield();  // std::mutex is not fair: let a waiting push in
-      lock.lock();
-      it = users_.lower_bound(next_id);  // the map may have changed in between
-    }
-    write_users_count(users_count);
-    write_totals(totals);
-  }
-  out.write(users_count);
-  for (auto* family : families.all()) family->write_to(out);
-  out.write(totals);
+  StoreFamilies totals;
+  for (const Store* store : stores) store->write_into(out, families, totals);
+  const auto family = [](std::string& text, std::string_view name, std::string_view help,
+                         MetricType type, std::string& samples) {
+    if (samples.empty()) return;
+    metrics::write_family_head(text, name, help, type);
+    text += samples;
+  };
+  std::string head;
+  family(head, "vpbx_users", "Users tracked, by where they come from.", MetricType::Gauge,
+         totals.users);
+  family(head, "vpbx_shard_info", "This replica's shard of the users (scale-out); always 1.",
+         MetricType::Gauge, totals.shard_info);
+  out.write(head);
+  for (auto* user_family : families.all()) user_family->write_to(out);
+  std::string tail;
+  family(tail, "vpbx_call_duration_seconds", "Length of answered calls.", MetricType::Histogram,
+         totals.histogram);
+  family(tail, "vpbx_call_logs_received_total",
+         "Call logs received, by path and outcome (counted once, or not).", MetricType::Counter,
+         totals.received);
+  family(tail, "vpbx_presence_unmapped_states_total",
+         "Presence values that matched no canonical state (see presence.state_map).",
+         MetricType::Counter, totals.unmapped);
+  out.write(tail);
 }
 
 std::string Store::exposition() const {

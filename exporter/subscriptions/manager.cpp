@@ -73,7 +73,10 @@ void Manager::start() {
             {{"resource_types", std::to_string(config_.resource_types.size())},
              {"ttl", config::format_duration(config_.ttl)},
              {"renew_before", config::format_duration(config_.renew_before)}});
-  thread_ = std::thread([this] { run(); });
+  thread_ = std::thread([this, account = log::thread_account()] {
+    log::AccountScope scope(account);
+    run();
+  });
 }
 
 void Manager::stop(StopMode mode) {

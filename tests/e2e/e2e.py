@@ -14,7 +14,7 @@ It asserts that
      routes them to the example config's receivers;
   4. every rule evaluates without error;
   5. every query of every dashboard panel, and every dashboard variable, returns data from that
-     Prometheus ($__rate_interval=1m, $__range=10m, $job/$instance/$enterprise/$user = real values).
+     Prometheus ($__rate_interval=1m, $__range=10m, $job/$instance/$enterprise/$user = real values, $account = All, .*).
 
 Test-only rewrites of the shipped files, so that it runs in about a minute and a half:
   * rules: every `for: <duration>` becomes `for: 3s`; in vpbx_exporter.thresholds.yml every
@@ -260,6 +260,10 @@ def substitute(expr, variables):
             return RATE_INTERVAL
         if name in ("__range", "__interval"):
             return RANGE
+        if name == "account":
+            # Grafana's All (allValue .*): this exporter runs one implicit account, whose series
+            # have no account label, and =~".*" must still match them.
+            return ".*"
         if name in variables:
             return regex_escape(variables[name])
         raise Failure("unknown variable $%s in %s" % (name, expr))

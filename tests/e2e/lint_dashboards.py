@@ -4,7 +4,9 @@
     tests/e2e/lint_dashboards.py SOURCE_DIR
 
 Checks: the JSON is what dashboards/generate.py writes; current schema; unique stable uid;
-the "vpbx" tag and a dashboards link on it; datasource, job and instance variables; every
+the "vpbx" tag and a dashboards link on it; datasource, job, instance and account variables
+(account's All is .*, which matches series without the label too: one implicit account); every
+selector of a per-account series filters on $account; every
 panel and target on ${datasource}; every target has an expr; rate()/increase() windows use
 $__rate_interval or $__range, or read a recording rule.
 """
@@ -42,9 +44,12 @@ def main():
         if not any(l.get("type") == "dashboards" and "vpbx" in l.get("tags", []) for l in d.get("links", [])):
             errors.append("%s: no link to the other vpbx dashboards" % name)
         names = [v.get("name") for v in d.get("templating", {}).get("list", [])]
-        for v in ("datasource", "job", "instance"):
+        for v in ("datasource", "job", "instance", "account"):
             if v not in names:
                 errors.append("%s: no $%s variable" % (name, v))
+        for v in d.get("templating", {}).get("list", []):
+            if v.get("name") == "account" and (not v.get("includeAll") or v.get("allValue") != ".*"):
+                errors.append("%s: $account must include All as .* (series without the label)" % name)
         stack = list(d.get("panels", []))
         ids = set()
         while stack:
@@ -66,6 +71,13 @@ def main():
                 expr = t.get("expr", "")
                 if not expr.strip():
                     errors.append("%s [%s]: empty expr" % (where, t.get("refId")))
+                # Per-account series: every selector on $instance filters on $account too, but
+                # for the process' own (no account label, even with accounts).
+                for metric, labels in re.findall(r"([a-zA-Z_:][a-zA-Z0-9_:]*)\{([^}]*instance=~\"\$instance\"[^}]*)\}", expr):
+                    process_wide = metric in ("up", "vpbx_exporter_build_info",
+                                              "vpbx_config_last_reload_successful") or metric.startswith("process_")
+                    if not process_wide and 'account=~"$account"' not in labels:
+                        errors.append("%s [%s]: %s does not filter on $account" % (where, t.get("refId"), metric))
                 for w in re.findall(r"(?:rate|increase)\([^\[]*\[([^\]]+)\]", expr):
                     if w not in ("$__rate_interval", "$__range"):
                         errors.append("%s [%s]: window [%s]: use $__rate_interval" % (where, t.get("refId"), w))
