@@ -15,6 +15,7 @@ enterprises=${ENTERPRISES:-100}
 shards=${SHARDS:-4}
 scale=${SCALE:-12}
 window=${WINDOW:-300}
+revision=$(git rev-parse --short=12 HEAD 2>/dev/null || echo unknown)  # of the sources, at start
 work=$(mktemp -d "${TMPDIR:-/tmp}/vpbx-scale-out.XXXXXX")
 pids=()
 cleanup() {
@@ -94,7 +95,7 @@ for ((i = 0; i < shards; i++)); do curl -s "http://127.0.0.1:${port[i]}/metrics"
 
 hours=$(awk -v w="$window" -v s="$scale" 'BEGIN{printf "%.2f", w * s / 3600}')
 echo
-echo "$users users in $enterprises enterprises, $shards shards on $(nproc) cores, $(date -u +%Y-%m-%d), revision $(git rev-parse --short=12 HEAD 2>/dev/null || echo unknown); warm-up ${warmup}s; API use over ${window}s = ${hours} h at 1/$scale time"
+echo "$users users in $enterprises enterprises, $shards shards on $(nproc) cores, $(date -u +%Y-%m-%d), revision $revision; warm-up ${warmup}s; API use over ${window}s = ${hours} h at 1/$scale time"
 echo
 echo "| shard | users | series | RSS MB (peak) | /metrics gzip p50 / p99 ms | plain p50 / p99 ms | API requests / user / h | of which enterprise call logs |"
 echo "|---|---|---|---|---|---|---|---|"
