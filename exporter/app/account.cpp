@@ -25,6 +25,8 @@ Account::Account(config::Config config, std::shared_ptr<prometheus::Registry> re
     : name_(config.account),
       registry_(std::move(registry)),
       api_metrics_(std::make_shared<api::ApiMetrics>(*registry_)),
+      limiter_(std::make_shared<api::RateLimiter>(config.api.max_requests_per_second,
+                                                  config.api.max_concurrent_requests)),
       collector_metrics_(std::make_shared<collectors::CollectorMetrics>(*registry_)),
       sweep_metrics_(std::make_shared<collectors::SweepMetrics>(*registry_)),
       system_(std::make_shared<collectors::SystemCollector>()),
@@ -83,7 +85,8 @@ void Account::stop() {
 
 void Account::start_collectors() {
   store_->configure(config_);
-  client_ = std::make_unique<api::Client>(config_.api, api_metrics_);
+  limiter_->configure(config_.api.max_requests_per_second, config_.api.max_concurrent_requests);
+  client_ = std::make_unique<api::Client>(config_.api, api_metrics_, limiter_);
   const int workers = config_.api.max_concurrent_requests;
   if (config_.poll.server.count() > 0) {
     pollers_.push_back(std::make_unique<collectors::Poller>(

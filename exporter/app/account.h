@@ -12,6 +12,7 @@
 #include <vector>
 
 #include "exporter/api/client.h"
+#include "exporter/api/rate_limiter.h"
 #include "exporter/collectors/call_logs_collector.h"
 #include "exporter/collectors/features_collector.h"
 #include "exporter/collectors/poller.h"
@@ -76,6 +77,9 @@ class Account {
   const std::string name_;
   std::shared_ptr<prometheus::Registry> registry_;
   std::shared_ptr<api::ApiMetrics> api_metrics_;
+  // The account's own limits at the platform: kept across reloads (its window with them), never
+  // shared with another account, whose hung or throttled requests must not hold this one's slots.
+  std::shared_ptr<api::RateLimiter> limiter_;
   std::shared_ptr<collectors::CollectorMetrics> collector_metrics_;
   std::shared_ptr<collectors::SweepMetrics> sweep_metrics_;
   std::shared_ptr<collectors::SystemCollector> system_;

@@ -1,7 +1,7 @@
 #pragma once
 // Polls a list of items (users, enterprises) once per interval, spread evenly across it so that
 // the platform sees a steady trickle rather than a burst (the seed: polling "adds a lot of load
-// on the platform"). A few workers run the polls; the process-wide API limiter paces them.
+// on the platform"). A few workers run the polls; the account's API limiter paces them.
 // A sweep that cannot fit its interval is counted in vpbx_collector_sweep_overrun_total and logged
 // once, naming the interval to raise.
 
