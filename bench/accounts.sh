@@ -38,7 +38,7 @@ for _ in $(seq 600); do [ -s "$work/users.csv" ] && break; sleep 0.1; done
 [ -s "$work/users.csv" ] || { cat "$work/sim.log"; exit 1; }
 mapfile -t enterprises < <(awk -F, 'NR > 1 { print $1 }' "$work/users.csv" | sort -u)
 
-api_block() {  # INDENT RATE
+api_block() {  # INDENT RATE CONCURRENCY
   cat <<YAML
 $1api:
 $1  url: http://127.0.0.1:$sim_port/openapi/
@@ -46,14 +46,16 @@ $1  username: openapi@291908.bus.ent
 $1  password_file: $work/password
 $1  application_id: 71c177e5-7417-4265-b97f-4595016dceb8
 $1  max_requests_per_second: $2
+$1  max_concurrent_requests: $3
 YAML
 }
-common="poll: { server: 60s, presence: 10m, features: 10m, call_logs: 10m }
+# Sweeps are spread over their interval: the first presence and feature sweeps end after one.
+common="poll: { server: 60s, presence: 60s, features: 60s, call_logs: 60s }
 max_users: $users"
 
 # One account holding everyone.
 {
-  api_block "" "$rate"
+  api_block "" "$rate" 4
   echo "users_file: $work/users.csv"
   echo "enterprises: [$(
     IFS=,
@@ -68,7 +70,9 @@ max_users: $users"
     name=${e//./-}
     awk -F, -v e="$e" 'NR == 1 || $1 == e' "$work/users.csv" >"$work/users-$name.csv"
     echo "  - name: $name"
-    api_block "    " "$((rate / accounts))"
+    # One connection each: the simulator serves 64 keep-alive connections at a time (a thread
+    # each), and 40 accounts of 4 would queue behind one another.
+    api_block "    " "$((rate / accounts))" 1
     echo "    users_file: $work/users-$name.csv"
     echo "    enterprises: [$e]"
   done
@@ -76,18 +80,19 @@ max_users: $users"
 } >"$work/many.yml"
 
 measure() {  # LABEL CONFIG -> one table row
-  local port pid started
+  local port started
   port=$(free_port)
   "$build/exporter/vpbx_exporter" --config.file="$2" --web.listen-address="127.0.0.1:$port" \
     --log.level=warn >"$work/$1.log" 2>&1 &
   pid=$!
-  pids+=("$pid")
+  # This runs in a subshell (read < <(measure ...)): it stops its own exporter.
+  trap 'kill "${pid:-}" 2>/dev/null || true' EXIT
   started=$(date +%s)
   # Every account's first presence and feature sweeps done.
   while true; do
     curl -s "http://127.0.0.1:$port/metrics" >"$work/$1.txt" || true
     local pending
-    pending=$(grep -E '^vpbx_collector_last_success_timestamp_seconds\{.*collector="(presence|features)"\} 0$' "$work/$1.txt" | wc -l)
+    pending=$(grep -cE '^vpbx_collector_last_success_timestamp_seconds\{.*collector="(presence|features)"\} 0$' "$work/$1.txt" || true)
     [ "$pending" -eq 0 ] && grep -q '^vpbx_collector_last_success_timestamp_seconds' "$work/$1.txt" && break
     [ $(($(date +%s) - started)) -gt 900 ] && { echo "$1: sweeps not done after 15 min" >&2; tail "$work/$1.log" >&2; exit 1; }
     sleep 2
