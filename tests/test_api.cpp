@@ -213,7 +213,7 @@ TEST_CASE("backoff doubles from 200 ms, is capped and jittered", "[api]") {
   CHECK(detail::backoff_delay(100, 200ms, 10s, 0.5) == 7500ms);
 }
 
-TEST_CASE("the auth gate: one probe per step, doubling to the cap; a success clears it",
+TEST_CASE("the auth gate: one probe per step, doubling to the cap, a success clears it",
           "[api][auth]") {
   using Gate = detail::AuthGate;
   Gate gate(10s, 5min);
@@ -266,7 +266,7 @@ TEST_CASE("the auth gate: one probe per step, doubling to the cap; a success cle
   CHECK(gate.step() == 5s);  // 10 s with the lowest jitter
 }
 
-TEST_CASE("the auth gate: no answer yet is not a refusal; a low cap bounds the first step",
+TEST_CASE("the auth gate: no answer yet is not a refusal, a low cap bounds the first step",
           "[api][auth]") {
   using Gate = detail::AuthGate;
   const auto now = Gate::Clock::now();
@@ -450,7 +450,7 @@ TEST_CASE("routes, overridable paths and encoded query values", "[api]") {
   CHECK(r[4].uri == "/openapi/v1/subscriptions");
 }
 
-TEST_CASE("PUT sends the whole feature; POST sends the seed's shape", "[api]") {
+TEST_CASE("PUT sends the whole feature, POST sends the seed's shape", "[api]") {
   ScriptedServer server;
   auto config = config_for(server.base_url());
   Client client(config, nullptr, limiter_for(config));

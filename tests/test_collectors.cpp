@@ -103,7 +103,7 @@ vpbx::collectors::PollPacing every(std::chrono::milliseconds interval) {
 
 }  // namespace
 
-TEST_CASE("call-log polling totals equal the simulator's truth; history is not counted",
+TEST_CASE("call-log polling totals equal the simulator's truth, history is not counted",
           "[collectors][calls]") {
   vpbx::sim::Simulator sim(sim_options(5, /*history=*/3));
   sim.start();
@@ -393,7 +393,7 @@ TEST_CASE("polling speeds up to poll.fallback while push is unhealthy, and slows
   presence.stop();
 }
 
-TEST_CASE("a refused password backs off every collector of the account; a fix resumes polling",
+TEST_CASE("a refused password backs off every collector of the account, a fix resumes polling",
           "[collectors][auth]") {
   // The issue's case: 4 users, every collector on a 2 s interval, a wrong password.
   auto options = sim_options(4);

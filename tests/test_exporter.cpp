@@ -232,7 +232,7 @@ TEST_CASE("a failing API makes vpbx_up 0 and is logged once, not in a loop", "[e
   CHECK_THAT(log, !Catch::Contains("not-the-password"));
 }
 
-TEST_CASE("reload: a bad config is refused and the running one stays; a good one applies",
+TEST_CASE("reload: a bad config is refused and the running one stays, a good one applies",
           "[exporter][reload]") {
   Fixture f;
   const auto path = f.write_config(f.config("password_file: password"));

@@ -239,7 +239,7 @@ void make_certificate(const TempDir& dir) {
 
 }  // namespace
 
-TEST_CASE("a registered route answers; unknown paths get 404", "[http]") {
+TEST_CASE("a registered route answers, unknown paths get 404", "[http]") {
   TestServer t;
   REQUIRE(t.server->port() > 0);
   CHECK_FALSE(t.server->tls());

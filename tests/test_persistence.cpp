@@ -532,7 +532,7 @@ TEST_CASE("a journal damaged in its middle: ids before and after it are remember
   CHECK(again.store.count_call_log(call("a"), Source::poll) == CallOutcome::duplicate);
 }
 
-TEST_CASE("a good journal after a bad one is read; only the bad one is set aside",
+TEST_CASE("a good journal after a bad one is read, only the bad one is set aside",
           "[persistence][faults]") {
   const Crashed crashed = crash_after_three_batches();
   // Garbage between two batches of the first journal; a second journal after it.
