@@ -253,6 +253,49 @@ TEST_CASE("seen call-log ids older than the window are pruned", "[state][calls]"
   CHECK(store.seen_call_log_count() == 1);
 }
 
+// Forty accounts in one process are forty stores, most seeing a few calls an hour: each must hold
+// room for about the ids it has, not a whole chunk of them. Short ids live inside their strings, so
+// a tail that moved without re-pointing the index would lose them (ASan sees the stale views).
+TEST_CASE("seen call-log ids take room for about what a store has seen, and stay found",
+          "[state][calls]") {
+  Store store;
+  store.configure(two_rooms());
+  const auto seen = [&store](std::size_t from, std::size_t to, std::int64_t start_ms) {
+    for (std::size_t i = from; i < to; ++i) {
+      auto log = call("c" + std::to_string(i), 176125, "INCOMING", 1);
+      log.call_start_epoch_ms = start_ms;
+      REQUIRE(store.count_call_log(log, Source::poll) == CallOutcome::counted);
+    }
+  };
+  const auto all_duplicates = [&store](std::size_t from, std::size_t to) {
+    for (std::size_t i = from; i < to; ++i) {
+      auto log = call("c" + std::to_string(i), 176125, "INCOMING", 1);
+      if (store.count_call_log(log, Source::push) != CallOutcome::duplicate) return false;
+    }
+    return true;
+  };
+  seen(0, 3, 1000);
+  CHECK(store.seen_call_log_capacity() <= vpbx::state::kSeenCallLogTailStart);
+  seen(3, 100, 1000);
+  CHECK(store.seen_call_log_capacity() <= 2 * 100);
+  CHECK(all_duplicates(0, 100));
+
+  // Past a chunk: the full chunk is sealed, the rest grows again; every id is still found.
+  const std::size_t many = vpbx::state::kSeenCallLogChunk + 500;
+  seen(100, many, 5000);
+  CHECK(store.seen_call_log_count() == many);
+  CHECK(store.seen_call_log_capacity() <= 2 * many);
+  CHECK(all_duplicates(0, many));
+
+  // A prune copies what it keeps into chunks of their size, and the ids stay found.
+  store.prune_seen_call_logs(2000);
+  CHECK(store.seen_call_log_count() == many - 100);
+  CHECK(store.seen_call_log_capacity() <= many);
+  CHECK(all_duplicates(100, many));
+  CHECK(store.count_call_log(call("c5", 176125, "INCOMING", 1), Source::push) ==
+        CallOutcome::counted);  // pruned: counted again, as the window allows
+}
+
 namespace {
 
 std::string read_data(const std::string& name) {

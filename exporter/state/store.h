@@ -48,8 +48,11 @@ inline constexpr std::size_t kMaxUnknownCallLogs = 4096;
 inline constexpr std::size_t kMaxUnmappedStatesLogged = 64;
 
 // How many remembered call-log ids the store keeps per immutable chunk (see Store::seen_chunks_):
-// a snapshot takes the chunks, not the ids, under the lock.
+// a snapshot takes the chunks, not the ids, under the lock. The open tail starts at
+// kSeenCallLogTailStart and doubles up to a chunk, so a store that sees few calls (one of many
+// accounts) does not hold a whole chunk's room.
 inline constexpr std::size_t kSeenCallLogChunk = 4096;
+inline constexpr std::size_t kSeenCallLogTailStart = 16;
 
 enum class Source { poll, push };
 // other_shard: a call of a user another replica counts (scale-out); neither counted nor
@@ -120,6 +123,8 @@ class Store : public metrics::TextSource {
   // Forgets ids that no poll can return again: older than every cursor by more than `margin_ms`.
   void prune_seen_call_logs_behind_cursors(std::int64_t margin_ms);
   std::size_t seen_call_log_count() const;
+  // Room the remembered ids take, counted in ids (a test's measure of their memory).
+  std::size_t seen_call_log_capacity() const;
   std::size_t unknown_call_log_count() const;  // at most kMaxUnknownCallLogs
 
   // Call-log polling cursors, by scope ("enterprise:<name>", "user:<id>"). Kept here so that the
@@ -209,7 +214,11 @@ class Store : public metrics::TextSource {
                    bool* kept = nullptr);
   void remember_unknown_call_log(const std::string& id);
   // The remembered call-log ids (see seen_chunks_). False when the id is known already.
+  using SeenIndex = std::unordered_set<std::string_view>;
   bool remember_seen(std::string id, std::int64_t call_start_ms);
+  void make_room_in_seen_tail();
+  // Points the index's `node`, taken out by its old text, at `id` (the same text, moved).
+  void repoint_seen(SeenIndex::node_type node, const std::string& id);
   void seal_seen_tail() const;
   void prune_seen(std::int64_t older_than_epoch_ms);
   // The exposition's parts (store_exposition.cpp); callers hold mutex_ but in write_into().
@@ -240,9 +249,9 @@ class Store : public metrics::TextSource {
   // hundreds of thousands (a new id per push); copying them under mutex_ for a snapshot made
   // every push wait tens of ms (issue 15). So each id is stored once, in insertion order, in
   // chunks of kSeenCallLogChunk that never change once sealed (shared with the snapshots
-  // writing them), plus one open tail; seen_call_logs_ indexes them by views of those strings,
-  // which stay put: a chunk's entries never move, and the tail is reserved whole and sealed
-  // (its buffer moved, not its entries) before it could grow. A snapshot seals the tail and
+  // writing them), plus one open tail; seen_call_logs_ indexes them by views of those strings.
+  // A chunk's entries never move; the tail is sealed with its buffer moved, not its entries, and
+  // when it grows (doubling, up to a chunk) its views are re-pointed. A snapshot seals the tail and
   // takes the list of chunk pointers under the lock, then writes the ids outside it. A prune
   // keeps the chunks it removes nothing from and rebuilds the others, re-pointing their views.
   // Sealing changes how the ids are held, not which: snapshot_json() stays logically const.
@@ -252,8 +261,8 @@ class Store : public metrics::TextSource {
   };
   using SeenChunk = std::shared_ptr<const std::vector<SeenCallLog>>;
   mutable std::vector<SeenChunk> seen_chunks_;
-  mutable std::vector<SeenCallLog> seen_tail_;           // capacity kSeenCallLogChunk, or none
-  std::unordered_set<std::string_view> seen_call_logs_;  // views of the entries above
+  mutable std::vector<SeenCallLog> seen_tail_;  // grown by make_room_in_seen_tail() only
+  SeenIndex seen_call_logs_;                    // views of the entries above
   mutable std::size_t last_snapshot_locked_copies_ = 0;
   // Call logs of unknown users: not durable, bounded, oldest first out.
   std::unordered_set<std::string> unknown_call_logs_;

@@ -125,12 +125,41 @@ void Store::remember_call_log(const api::CallLog& call_log) {
 
 bool Store::remember_seen(std::string id, std::int64_t call_start_ms) {
   if (seen_call_logs_.count(id)) return false;
-  if (seen_tail_.size() == kSeenCallLogChunk) seal_seen_tail();
-  // Only an empty tail is ever reserved: a reallocation would move the entries the index views.
-  if (seen_tail_.empty()) seen_tail_.reserve(kSeenCallLogChunk);
+  make_room_in_seen_tail();
   seen_tail_.push_back({std::move(id), call_start_ms});
   seen_call_logs_.insert(seen_tail_.back().id);
   return true;
+}
+
+// The index views the tail's strings, whose text a short id keeps inline: the tail never
+// reallocates behind its back. A full chunk is sealed (its buffer moved, its entries put), and the
+// next tail starts whole, as the store is a busy one; a smaller tail is moved to one twice its size
+// and its views re-pointed, so each id moves about once on average.
+void Store::make_room_in_seen_tail() {
+  if (seen_tail_.size() < seen_tail_.capacity()) return;
+  if (seen_tail_.size() >= kSeenCallLogChunk) {
+    seal_seen_tail();
+    seen_tail_.reserve(kSeenCallLogChunk);
+    return;
+  }
+  std::vector<SeenCallLog> grown;
+  grown.reserve(std::clamp(2 * seen_tail_.size(), kSeenCallLogTailStart, kSeenCallLogChunk));
+  for (auto& entry : seen_tail_) {
+    // Found by the old text, so taken out before the entry moves.
+    auto node = seen_call_logs_.extract(std::string_view(entry.id));
+    grown.push_back(std::move(entry));
+    repoint_seen(std::move(node), grown.back().id);
+  }
+  seen_tail_ = std::move(grown);
+}
+
+void Store::repoint_seen(SeenIndex::node_type node, const std::string& id) {
+  if (!node) {  // every remembered id is indexed; this only keeps a broken invariant safe
+    seen_call_logs_.insert(id);
+    return;
+  }
+  node.value() = id;  // same text, same hash: no rehash, no allocation
+  seen_call_logs_.insert(std::move(node));
 }
 
 void Store::seal_seen_tail() const {
@@ -172,8 +201,14 @@ void Store::prune_seen(std::int64_t older_than_epoch_ms) {
   };
   std::vector<SeenChunk> kept;
   std::vector<SeenCallLog> building;
+  // A copy is sealed at its size, then the index's views move to it: until then they view the
+  // old chunks, which outlive this function.
   const auto seal_building = [&] {
     if (building.empty()) return;
+    building.shrink_to_fit();
+    for (const auto& entry : building) {
+      repoint_seen(seen_call_logs_.extract(std::string_view(entry.id)), entry.id);
+    }
     kept.push_back(std::make_shared<const std::vector<SeenCallLog>>(std::move(building)));
     building = std::vector<SeenCallLog>();
   };
@@ -189,16 +224,7 @@ void Store::prune_seen(std::int64_t older_than_epoch_ms) {
         continue;
       }
       if (building.size() == kSeenCallLogChunk) seal_building();
-      if (building.empty()) building.reserve(kSeenCallLogChunk);
       building.push_back(entry);
-      // The index's view moves to the copy (same text, same hash: no rehash, no allocation).
-      auto node = seen_call_logs_.extract(std::string_view(entry.id));
-      if (node) {
-        node.value() = building.back().id;
-        seen_call_logs_.insert(std::move(node));
-      } else {
-        seen_call_logs_.insert(building.back().id);
-      }
     }
   }
   seal_building();
@@ -223,6 +249,13 @@ void Store::prune_seen_call_logs_behind_cursors(std::int64_t margin_ms) {
 std::size_t Store::seen_call_log_count() const {
   std::lock_guard lock(mutex_);
   return seen_call_logs_.size();
+}
+
+std::size_t Store::seen_call_log_capacity() const {
+  std::lock_guard lock(mutex_);
+  std::size_t capacity = seen_tail_.capacity();
+  for (const auto& chunk : seen_chunks_) capacity += chunk->capacity();
+  return capacity;
 }
 
 std::size_t Store::unknown_call_log_count() const {
