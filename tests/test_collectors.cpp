@@ -4,8 +4,11 @@
 #include <prometheus/registry.h>
 #include <prometheus/text_serializer.h>
 
+#include <algorithm>
 #include <atomic>
 #include <catch2/catch.hpp>
+#include <fstream>
+#include <string>
 #include <thread>
 
 #include "exporter/api/client.h"
@@ -303,6 +306,48 @@ TEST_CASE("presence and feature changes are visible after one interval",
                       {{"user", user.number}, {"feature", "CENTRAL_DND"}}) == 1);
   presence.stop();
   features.stop();
+}
+
+namespace {
+
+// The process's threads, as the kernel counts them.
+int thread_count() {
+  std::ifstream status("/proc/self/status");
+  std::string line;
+  while (std::getline(status, line)) {
+    if (line.rfind("Threads:", 0) == 0) return std::stoi(line.substr(8));
+  }
+  return -1;
+}
+
+}  // namespace
+
+// An account's sweepers run max_concurrent_requests workers each; with one, the dispatcher polls
+// itself (a fleet of accounts with one connection each would otherwise hold a thread per account
+// and sweeper that only ever waits). Both ways poll every user.
+TEST_CASE(
+    "a sweep with one worker polls on its dispatcher thread, more workers have threads of their "
+    "own",
+    "[collectors][limits]") {
+  vpbx::sim::Simulator sim(sim_options(20));
+  sim.start();
+  for (const int workers : {1, 3}) {
+    Stack stack(sim, "  max_concurrent_requests: " + std::to_string(workers) + "\n");
+    vpbx::collectors::PresenceCollector presence(every(1s), workers, *stack.client, stack.store,
+                                                 stack.metrics, stack.sweep_metrics);
+    const int before = thread_count();
+    presence.start();
+    CHECK(thread_count() - before == (workers == 1 ? 1 : 1 + workers));
+    // Every user polled: none left in "unknown".
+    REQUIRE(eventually([&] {
+      const auto unknown =
+          find_samples(stack.exposition(), "vpbx_user_presence", {{"state", "unknown"}});
+      return unknown.size() == 20 && std::all_of(unknown.begin(), unknown.end(),
+                                                 [](const auto& s) { return s.value == 0; });
+    }));
+    presence.stop();
+    CHECK(thread_count() == before);
+  }
 }
 
 TEST_CASE("1,000 users are polled with the request rate never above the limit",

@@ -1,9 +1,9 @@
 #pragma once
 // Polls a list of items (users, enterprises) once per interval, spread evenly across it so that
 // the platform sees a steady trickle rather than a burst (the seed: polling "adds a lot of load
-// on the platform"). A few workers run the polls; the account's API limiter paces them.
-// A sweep that cannot fit its interval is counted in vpbx_collector_sweep_overrun_total and logged
-// once, naming the interval to raise.
+// on the platform"). A few workers run the polls (one: the dispatcher itself); the account's API
+// limiter paces them. A sweep that cannot fit its interval is counted in
+// vpbx_collector_sweep_overrun_total and logged once, naming the interval to raise.
 
 #include <prometheus/counter.h>
 #include <prometheus/family.h>
@@ -58,6 +58,10 @@ class Sweeper {
   void dispatch_loop();
   void worker_loop();
   std::string run_one(const Item& item);
+  // Queues the item for the workers, or with one worker polls it on this thread; false when
+  // stopping.
+  bool release(Item item);
+  void record(std::string error);  // a poll's outcome; callers hold mutex_
   bool wait_until(std::chrono::steady_clock::time_point deadline);  // false when stopping
   // Waits until start + the current interval, re-reading the interval; false when stopping.
   bool wait_for_interval(std::chrono::steady_clock::time_point start);
