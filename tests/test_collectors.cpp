@@ -15,6 +15,7 @@
 #include "exporter/api/rate_limiter.h"
 #include "exporter/collectors/call_logs_collector.h"
 #include "exporter/collectors/features_collector.h"
+#include "exporter/collectors/pacer.h"
 #include "exporter/collectors/poller.h"
 #include "exporter/collectors/presence_collector.h"
 #include "exporter/collectors/system_collector.h"
@@ -100,6 +101,10 @@ double value_or_zero(const std::string& text, const std::string& name,
   return sample_value(text, name, labels).value_or(0);
 }
 
+std::shared_ptr<vpbx::collectors::Pacer> pacer(int workers) {
+  return std::make_shared<vpbx::collectors::Pacer>(workers);
+}
+
 vpbx::collectors::PollPacing every(std::chrono::milliseconds interval) {
   return {[interval] { return interval; }, {}};
 }
@@ -114,8 +119,8 @@ TEST_CASE("call-log polling totals equal the simulator's truth, history is not c
       sim,
       "enterprises: [291908.bus.ent]\npoll: { call_logs: 200ms }\ncall_logs: { page_size: 4 }\n");
   const auto truth_before = sim.truth();
-  vpbx::collectors::CallLogsCollector collector(stack.config, every(stack.config.poll.call_logs), 2,
-                                                *stack.client, stack.store, stack.metrics,
+  vpbx::collectors::CallLogsCollector collector(stack.config, every(stack.config.poll.call_logs),
+                                                pacer(2), *stack.client, stack.store, stack.metrics,
                                                 stack.sweep_metrics);
   collector.start();
   // The first poll sets the cursor; calls that ended before it are history.
@@ -184,8 +189,8 @@ TEST_CASE("per-user call-log paging reads every page to the end", "[collectors][
   Stack stack(sim, "poll: { call_logs: 100ms }\ncall_logs: { page_size: 3, backfill: 1h }\n");
   const auto user = sim.truth().front();
   for (int i = 0; i < 10; ++i) sim.inject_call({user.user_id, "OUTGOING", 5});
-  vpbx::collectors::CallLogsCollector collector(stack.config, every(stack.config.poll.call_logs), 1,
-                                                *stack.client, stack.store, stack.metrics,
+  vpbx::collectors::CallLogsCollector collector(stack.config, every(stack.config.poll.call_logs),
+                                                pacer(1), *stack.client, stack.store, stack.metrics,
                                                 stack.sweep_metrics);
   CHECK(collector.scopes() == std::vector<std::string>{"user:" + std::to_string(user.user_id)});
   sim.reset_stats();
@@ -205,8 +210,8 @@ TEST_CASE("enterprise call logs teach the exporter users it was not configured w
   stack.config.users.resize(1);  // only the first user is configured
   stack.store.configure(stack.config);
   sim.inject_call({users[2].user_id, "INCOMING", 42});
-  vpbx::collectors::CallLogsCollector collector(stack.config, every(stack.config.poll.call_logs), 1,
-                                                *stack.client, stack.store, stack.metrics,
+  vpbx::collectors::CallLogsCollector collector(stack.config, every(stack.config.poll.call_logs),
+                                                pacer(1), *stack.client, stack.store, stack.metrics,
                                                 stack.sweep_metrics);
   CHECK(collector.poll("enterprise:291908.bus.ent").empty());
   CHECK(stack.store.knows(users[2].user_id));
@@ -230,7 +235,7 @@ TEST_CASE("the wall clock set back or forward an hour neither loses nor double-c
                .count() +
            clock_offset_ms.load();
   };
-  vpbx::collectors::CallLogsCollector collector(stack.config, every(1h), 1, *stack.client,
+  vpbx::collectors::CallLogsCollector collector(stack.config, every(1h), pacer(1), *stack.client,
                                                 stack.store, stack.metrics, stack.sweep_metrics,
                                                 wall_clock);
   const auto user = sim.truth().front();
@@ -269,9 +274,9 @@ TEST_CASE("presence and feature changes are visible after one interval",
   vpbx::sim::Simulator sim(sim_options(2));
   sim.start();
   Stack stack(sim, "poll: { presence: 300ms, features: 300ms }\n");
-  vpbx::collectors::PresenceCollector presence(every(300ms), 2, *stack.client, stack.store,
+  vpbx::collectors::PresenceCollector presence(every(300ms), pacer(2), *stack.client, stack.store,
                                                stack.metrics, stack.sweep_metrics);
-  vpbx::collectors::FeaturesCollector features(every(300ms), 2, *stack.client, stack.store,
+  vpbx::collectors::FeaturesCollector features(every(300ms), pacer(2), *stack.client, stack.store,
                                                stack.metrics, stack.sweep_metrics);
   presence.start();
   features.start();
@@ -322,30 +327,55 @@ int thread_count() {
 
 }  // namespace
 
-// An account's sweepers run max_concurrent_requests workers each; with one, the dispatcher polls
-// itself (a fleet of accounts with one connection each would otherwise hold a thread per account
-// and sweeper that only ever waits). Both ways poll every user.
-TEST_CASE(
-    "a sweep with one worker polls on its dispatcher thread, more workers have threads of their "
-    "own",
-    "[collectors][limits]") {
+// An account's collectors share one pacing thread and max_concurrent_requests workers; with one,
+// the pacing thread polls itself. A thread per collector (and per worker) made a fleet of accounts
+// hold hundreds of threads that only ever waited. Every collector still polls every user.
+TEST_CASE("an account's collectors share one pacing thread and its workers, none with one",
+          "[collectors][limits]") {
   vpbx::sim::Simulator sim(sim_options(20));
   sim.start();
   for (const int workers : {1, 3}) {
-    Stack stack(sim, "  max_concurrent_requests: " + std::to_string(workers) + "\n");
-    vpbx::collectors::PresenceCollector presence(every(1s), workers, *stack.client, stack.store,
-                                                 stack.metrics, stack.sweep_metrics);
+    Stack stack(sim, "  max_concurrent_requests: " + std::to_string(workers) +
+                         "\npoll: { server: 1s, presence: 1s, features: 1s, call_logs: 1s }\n");
     const int before = thread_count();
-    presence.start();
-    CHECK(thread_count() - before == (workers == 1 ? 1 : 1 + workers));
-    // Every user polled: none left in "unknown".
-    REQUIRE(eventually([&] {
-      const auto unknown =
-          find_samples(stack.exposition(), "vpbx_user_presence", {{"state", "unknown"}});
-      return unknown.size() == 20 && std::all_of(unknown.begin(), unknown.end(),
-                                                 [](const auto& s) { return s.value == 0; });
-    }));
-    presence.stop();
+    {
+      const auto shared = pacer(workers);
+      CHECK(thread_count() - before == (workers == 1 ? 1 : 1 + workers));
+      vpbx::collectors::SystemCollector system;
+      std::atomic<int> server_polls{0};
+      vpbx::collectors::Poller server_poller(
+          "system", 1s, [&] { return ++server_polls, system.poll(*stack.client); }, stack.metrics,
+          shared);
+      vpbx::collectors::PresenceCollector presence(every(1s), shared, *stack.client, stack.store,
+                                                   stack.metrics, stack.sweep_metrics);
+      vpbx::collectors::FeaturesCollector features(every(1s), shared, *stack.client, stack.store,
+                                                   stack.metrics, stack.sweep_metrics);
+      vpbx::collectors::CallLogsCollector call_logs(stack.config, every(1s), shared, *stack.client,
+                                                    stack.store, stack.metrics,
+                                                    stack.sweep_metrics);
+      server_poller.start();
+      presence.start();
+      features.start();
+      call_logs.start();
+      CHECK(thread_count() - before == (workers == 1 ? 1 : 1 + workers));
+      // Every user's presence and features polled, the calls swept, the server polled twice.
+      REQUIRE(eventually([&] {
+        const auto text = stack.exposition();
+        const auto unknown = find_samples(text, "vpbx_user_presence", {{"state", "unknown"}});
+        return unknown.size() == 20 &&
+               std::all_of(unknown.begin(), unknown.end(),
+                           [](const auto& s) { return s.value == 0; }) &&
+               find_samples(text, "vpbx_user_feature_active", {}).size() == 20 * 19 &&
+               value_or_zero(stack.self_metrics(), "vpbx_collector_last_success_timestamp_seconds",
+                             {{"collector", "call_logs"}}) > 0 &&
+               server_polls >= 2;
+      }));
+      stack.client->cancel();
+      server_poller.stop();
+      presence.stop();
+      features.stop();
+      call_logs.stop();
+    }
     CHECK(thread_count() == before);
   }
 }
@@ -355,7 +385,7 @@ TEST_CASE("1,000 users are polled with the request rate never above the limit",
   vpbx::sim::Simulator sim(sim_options(1000));
   sim.start();
   Stack stack(sim, "  max_requests_per_second: 250\n  max_concurrent_requests: 4\n");
-  vpbx::collectors::PresenceCollector presence(every(4s), 4, *stack.client, stack.store,
+  vpbx::collectors::PresenceCollector presence(every(4s), pacer(4), *stack.client, stack.store,
                                                stack.metrics, stack.sweep_metrics);
   sim.reset_stats();
   presence.start();
@@ -383,7 +413,7 @@ TEST_CASE("a sweep that cannot fit its interval is counted as an overrun", "[col
   sim.start();
   // 10 users at 10 requests/s cannot be polled every 300 ms.
   Stack stack(sim, "  max_requests_per_second: 10\n");
-  vpbx::collectors::PresenceCollector presence(every(300ms), 2, *stack.client, stack.store,
+  vpbx::collectors::PresenceCollector presence(every(300ms), pacer(2), *stack.client, stack.store,
                                                stack.metrics, stack.sweep_metrics);
   presence.start();
   REQUIRE(eventually([&] {
@@ -405,8 +435,8 @@ TEST_CASE("polling speeds up to poll.fallback while push is unhealthy, and slows
   const vpbx::collectors::PollPacing pacing{
       [health] { return health->poll_interval("PRESENCE", 1h, 100ms); },
       [health] { health->poll_found_missed("PRESENCE"); }};
-  vpbx::collectors::PresenceCollector presence(pacing, 1, *stack.client, stack.store, stack.metrics,
-                                               stack.sweep_metrics);
+  vpbx::collectors::PresenceCollector presence(pacing, pacer(1), *stack.client, stack.store,
+                                               stack.metrics, stack.sweep_metrics);
   const auto polls = [&] {
     return sim.stats().requests_by_route["GET v1/users/{userId}/presence"];
   };
@@ -452,13 +482,14 @@ TEST_CASE("a refused password backs off every collector of the account, a fix re
   stack.config.api.auth_failure_backoff_max = 12s;
   stack.rebuild_client();
   vpbx::collectors::SystemCollector system;
+  const auto shared = pacer(4);
   vpbx::collectors::Poller server_poller(
-      "system", 2s, [&] { return system.poll(*stack.client); }, stack.metrics);
-  vpbx::collectors::PresenceCollector presence(every(2s), 4, *stack.client, stack.store,
+      "system", 2s, [&] { return system.poll(*stack.client); }, stack.metrics, shared);
+  vpbx::collectors::PresenceCollector presence(every(2s), shared, *stack.client, stack.store,
                                                stack.metrics, stack.sweep_metrics);
-  vpbx::collectors::FeaturesCollector features(every(2s), 4, *stack.client, stack.store,
+  vpbx::collectors::FeaturesCollector features(every(2s), shared, *stack.client, stack.store,
                                                stack.metrics, stack.sweep_metrics);
-  vpbx::collectors::CallLogsCollector call_logs(stack.config, every(2s), 4, *stack.client,
+  vpbx::collectors::CallLogsCollector call_logs(stack.config, every(2s), shared, *stack.client,
                                                 stack.store, stack.metrics, stack.sweep_metrics);
   const auto errors = [&](const char* collector) {
     return value_or_zero(stack.self_metrics(), "vpbx_collector_errors_total",

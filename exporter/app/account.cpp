@@ -87,25 +87,26 @@ void Account::start_collectors() {
   store_->configure(config_);
   limiter_->configure(config_.api.max_requests_per_second, config_.api.max_concurrent_requests);
   client_ = std::make_unique<api::Client>(config_.api, api_metrics_, limiter_);
-  const int workers = config_.api.max_concurrent_requests;
+  // One pacing thread and as many pollers as the account may have requests in flight.
+  pacer_ = std::make_shared<collectors::Pacer>(config_.api.max_concurrent_requests);
   if (config_.poll.server.count() > 0) {
     pollers_.push_back(std::make_unique<collectors::Poller>(
         "system", config_.poll.server, [this] { return system_->poll(*client_); },
-        collector_metrics_));
+        collector_metrics_, pacer_));
   }
   if (config_.poll.presence.count() > 0) {
     presence_ = std::make_unique<collectors::PresenceCollector>(
-        pacing("PRESENCE", config_.poll.presence), workers, *client_, *store_, collector_metrics_,
+        pacing("PRESENCE", config_.poll.presence), pacer_, *client_, *store_, collector_metrics_,
         sweep_metrics_);
   }
   if (config_.poll.features.count() > 0) {
     features_ = std::make_unique<collectors::FeaturesCollector>(
-        pacing("FEATURE", config_.poll.features), workers, *client_, *store_, collector_metrics_,
+        pacing("FEATURE", config_.poll.features), pacer_, *client_, *store_, collector_metrics_,
         sweep_metrics_);
   }
   if (config_.poll.call_logs.count() > 0) {
     call_logs_ = std::make_unique<collectors::CallLogsCollector>(
-        config_, pacing("CALL_LOG", config_.poll.call_logs), workers, *client_, *store_,
+        config_, pacing("CALL_LOG", config_.poll.call_logs), pacer_, *client_, *store_,
         collector_metrics_, sweep_metrics_);
   }
   {
@@ -167,6 +168,7 @@ void Account::stop_collectors(subscriptions::StopMode mode) {
   presence_.reset();
   features_.reset();
   call_logs_.reset();
+  pacer_.reset();  // its threads end: every collector is stopped
   client_.reset();
 }
 

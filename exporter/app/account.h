@@ -15,6 +15,7 @@
 #include "exporter/api/rate_limiter.h"
 #include "exporter/collectors/call_logs_collector.h"
 #include "exporter/collectors/features_collector.h"
+#include "exporter/collectors/pacer.h"
 #include "exporter/collectors/poller.h"
 #include "exporter/collectors/presence_collector.h"
 #include "exporter/collectors/system_collector.h"
@@ -94,6 +95,7 @@ class Account {
   mutable std::mutex mutex_;  // guards config_, client_ and the collectors
   config::Config config_;
   std::unique_ptr<api::Client> client_;
+  std::shared_ptr<collectors::Pacer> pacer_;  // declared before the collectors that use it
   std::vector<std::unique_ptr<collectors::Poller>> pollers_;
   std::unique_ptr<collectors::PresenceCollector> presence_;
   std::unique_ptr<collectors::FeaturesCollector> features_;

@@ -23,9 +23,9 @@ std::int64_t system_now_ms() {
 
 }  // namespace
 
-CallLogsCollector::CallLogsCollector(const config::Config& config, PollPacing pacing, int workers,
-                                     api::Client& client, state::Store& store,
-                                     std::shared_ptr<CollectorMetrics> metrics,
+CallLogsCollector::CallLogsCollector(const config::Config& config, PollPacing pacing,
+                                     std::shared_ptr<Pacer> pacer, api::Client& client,
+                                     state::Store& store, std::shared_ptr<CollectorMetrics> metrics,
                                      std::shared_ptr<SweepMetrics> sweep_metrics,
                                      WallClock wall_clock)
     : pacing_(std::move(pacing)),
@@ -37,9 +37,9 @@ CallLogsCollector::CallLogsCollector(const config::Config& config, PollPacing pa
       page_size_(config.call_logs.page_size > 0 ? config.call_logs.page_size : 100),
       backfill_ms_(config.call_logs.backfill.count()),
       sweeper_(
-          "call_logs", "poll.call_logs", pacing_.interval, workers, [this] { return scopes(); },
-          [this](const std::string& scope) { return poll(scope); }, std::move(metrics),
-          std::move(sweep_metrics)) {}
+          "call_logs", "poll.call_logs", pacing_.interval, std::move(pacer),
+          [this] { return scopes(); }, [this](const std::string& scope) { return poll(scope); },
+          std::move(metrics), std::move(sweep_metrics)) {}
 
 std::vector<std::string> CallLogsCollector::scopes() const {
   std::vector<std::string> scopes;

@@ -22,7 +22,7 @@ class CallLogsCollector {
   using WallClock = std::function<std::int64_t()>;
 
   // `wall_clock` defaults to system_clock (tests inject their own).
-  CallLogsCollector(const config::Config& config, PollPacing pacing, int workers,
+  CallLogsCollector(const config::Config& config, PollPacing pacing, std::shared_ptr<Pacer> pacer,
                     api::Client& client, state::Store& store,
                     std::shared_ptr<CollectorMetrics> metrics,
                     std::shared_ptr<SweepMetrics> sweep_metrics, WallClock wall_clock = {});

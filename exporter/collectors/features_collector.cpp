@@ -2,11 +2,12 @@
 
 namespace vpbx::collectors {
 
-FeaturesCollector::FeaturesCollector(PollPacing pacing, int workers, api::Client& client,
-                                     state::Store& store, std::shared_ptr<CollectorMetrics> metrics,
+FeaturesCollector::FeaturesCollector(PollPacing pacing, std::shared_ptr<Pacer> pacer,
+                                     api::Client& client, state::Store& store,
+                                     std::shared_ptr<CollectorMetrics> metrics,
                                      std::shared_ptr<SweepMetrics> sweep_metrics)
     : UserSweep(
-          "features", "poll.features", pacing, workers, store,
+          "features", "poll.features", pacing, std::move(pacer), store,
           [&client, &store, missed = pacing.found_missed_push](std::int64_t user_id) {
             const auto result = client.get_user_features(user_id);
             if (!result.ok()) return error_of(result);

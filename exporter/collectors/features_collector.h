@@ -9,8 +9,8 @@ namespace vpbx::collectors {
 
 class FeaturesCollector : public UserSweep {
  public:
-  FeaturesCollector(PollPacing pacing, int workers, api::Client& client, state::Store& store,
-                    std::shared_ptr<CollectorMetrics> metrics,
+  FeaturesCollector(PollPacing pacing, std::shared_ptr<Pacer> pacer, api::Client& client,
+                    state::Store& store, std::shared_ptr<CollectorMetrics> metrics,
                     std::shared_ptr<SweepMetrics> sweep_metrics);
 };
 

@@ -21,36 +21,41 @@ CollectorMetrics::CollectorMetrics(prometheus::Registry& registry)
                  .Register(registry)) {}
 
 Poller::Poller(std::string name, std::chrono::milliseconds interval, std::function<bool()> poll,
-               std::shared_ptr<CollectorMetrics> metrics)
+               std::shared_ptr<CollectorMetrics> metrics, std::shared_ptr<Pacer> pacer)
     : name_(std::move(name)),
       interval_(interval),
       poll_(std::move(poll)),
       metrics_(std::move(metrics)),
       duration_(metrics_->duration.Add({{"collector", name_}})),
       last_success_(metrics_->last_success.Add({{"collector", name_}})),
-      errors_(metrics_->errors.Add({{"collector", name_}})) {}
+      errors_(metrics_->errors.Add({{"collector", name_}})),
+      pacer_(std::move(pacer)) {}
 
 Poller::~Poller() {
   stop();
 }
 
 void Poller::start() {
-  std::lock_guard lock(mutex_);
-  if (thread_.joinable()) return;
-  stopping_ = false;
-  thread_ = std::thread([this, account = log::thread_account()] {
-    log::AccountScope scope(account);
-    run();
-  });
+  {
+    std::lock_guard lock(mutex_);
+    if (started_) return;
+    started_ = true;
+    stopping_ = false;
+    next_ = Pacer::Clock::now();
+  }
+  pacer_->add(*this);
 }
 
 void Poller::stop() {
   {
     std::lock_guard lock(mutex_);
+    if (!started_) return;
     stopping_ = true;
   }
-  wake_.notify_all();
-  if (thread_.joinable()) thread_.join();
+  pacer_->remove(*this);
+  std::unique_lock lock(mutex_);
+  done_.wait(lock, [this] { return !polling_; });
+  started_ = false;
 }
 
 bool Poller::poll_once() {
@@ -74,20 +79,33 @@ bool Poller::poll_once() {
   return ok;
 }
 
-void Poller::run() {
-  auto next = std::chrono::steady_clock::now();
-  std::unique_lock lock(mutex_);
-  while (!stopping_) {
-    lock.unlock();
-    poll_once();
-    lock.lock();
-    // Fixed-rate schedule; a poll that overran starts the next one at once, without catch-up
-    // bursts.
-    next += interval_;
-    const auto now = std::chrono::steady_clock::now();
-    if (next < now) next = now;
-    wake_.wait_until(lock, next, [this] { return stopping_; });
+Pacer::Clock::time_point Poller::step() {
+  const auto now = Pacer::Clock::now();
+  {
+    std::lock_guard lock(mutex_);
+    if (stopping_ || polling_) return now + std::chrono::seconds(1);  // done: wake() steps it
+    if (now < next_) return next_;
+    polling_ = true;
   }
+  pacer_->run([this] {
+    bool skip;
+    {
+      std::lock_guard lock(mutex_);
+      skip = stopping_;
+    }
+    if (!skip) poll_once();
+    {
+      std::lock_guard lock(mutex_);
+      polling_ = false;
+      // Fixed-rate schedule; a poll that overran starts the next one at once, without catch-up
+      // bursts.
+      next_ += interval_;
+      next_ = std::max(next_, Pacer::Clock::now());
+      done_.notify_all();
+    }
+    pacer_->wake();
+  });
+  return Pacer::Clock::now();
 }
 
 }  // namespace vpbx::collectors

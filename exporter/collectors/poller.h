@@ -1,6 +1,7 @@
 #pragma once
-// Runs one collector's poll on its own thread every interval, reports its duration, last success
-// and errors (vpbx_collector_*{collector}), and stops promptly. Nothing here runs at scrape time.
+// Runs one collector's poll every interval on the account's pacer (pacer.h), reports its duration,
+// last success and errors (vpbx_collector_*{collector}), and stops promptly. Nothing here runs at
+// scrape time.
 
 #include <prometheus/counter.h>
 #include <prometheus/family.h>
@@ -13,7 +14,8 @@
 #include <memory>
 #include <mutex>
 #include <string>
-#include <thread>
+
+#include "exporter/collectors/pacer.h"
 
 namespace vpbx::collectors {
 
@@ -25,12 +27,12 @@ struct CollectorMetrics {
   prometheus::Family<prometheus::Counter>& errors;
 };
 
-class Poller {
+class Poller : private Pacer::Task {
  public:
   // `poll` returns true on success; it must not throw (a throw counts as an error and is logged).
   Poller(std::string name, std::chrono::milliseconds interval, std::function<bool()> poll,
-         std::shared_ptr<CollectorMetrics> metrics);
-  ~Poller();
+         std::shared_ptr<CollectorMetrics> metrics, std::shared_ptr<Pacer> pacer);
+  ~Poller() override;
   Poller(const Poller&) = delete;
   Poller& operator=(const Poller&) = delete;
 
@@ -39,7 +41,7 @@ class Poller {
   const std::string& name() const { return name_; }
 
  private:
-  void run();
+  Pacer::Clock::time_point step() override;  // on the pacing thread
   bool poll_once();
 
   std::string name_;
@@ -49,10 +51,13 @@ class Poller {
   prometheus::Gauge& duration_;
   prometheus::Gauge& last_success_;
   prometheus::Counter& errors_;
+  std::shared_ptr<Pacer> pacer_;
   std::mutex mutex_;
-  std::condition_variable wake_;
+  std::condition_variable done_;  // stop(): the poll in flight finished
+  Pacer::Clock::time_point next_;
+  bool started_ = false;
+  bool polling_ = false;
   bool stopping_ = false;
-  std::thread thread_;
 };
 
 }  // namespace vpbx::collectors

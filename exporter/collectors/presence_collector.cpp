@@ -2,11 +2,12 @@
 
 namespace vpbx::collectors {
 
-PresenceCollector::PresenceCollector(PollPacing pacing, int workers, api::Client& client,
-                                     state::Store& store, std::shared_ptr<CollectorMetrics> metrics,
+PresenceCollector::PresenceCollector(PollPacing pacing, std::shared_ptr<Pacer> pacer,
+                                     api::Client& client, state::Store& store,
+                                     std::shared_ptr<CollectorMetrics> metrics,
                                      std::shared_ptr<SweepMetrics> sweep_metrics)
     : UserSweep(
-          "presence", "poll.presence", pacing, workers, store,
+          "presence", "poll.presence", pacing, std::move(pacer), store,
           [&client, &store, missed = pacing.found_missed_push](std::int64_t user_id) {
             const auto result = client.get_presence(user_id);
             if (!result.ok()) return error_of(result);

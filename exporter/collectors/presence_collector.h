@@ -9,8 +9,8 @@ namespace vpbx::collectors {
 
 class PresenceCollector : public UserSweep {
  public:
-  PresenceCollector(PollPacing pacing, int workers, api::Client& client, state::Store& store,
-                    std::shared_ptr<CollectorMetrics> metrics,
+  PresenceCollector(PollPacing pacing, std::shared_ptr<Pacer> pacer, api::Client& client,
+                    state::Store& store, std::shared_ptr<CollectorMetrics> metrics,
                     std::shared_ptr<SweepMetrics> sweep_metrics);
 };
 

@@ -38,9 +38,9 @@ class UserSweep {
   // Polls one user: "" on success, else a short error (see error_of).
   using PollUser = std::function<std::string(std::int64_t user_id)>;
 
-  UserSweep(std::string name, std::string interval_key, PollPacing pacing, int workers,
-            state::Store& store, PollUser poll_user, std::shared_ptr<CollectorMetrics> metrics,
-            std::shared_ptr<SweepMetrics> sweep_metrics);
+  UserSweep(std::string name, std::string interval_key, PollPacing pacing,
+            std::shared_ptr<Pacer> pacer, state::Store& store, PollUser poll_user,
+            std::shared_ptr<CollectorMetrics> metrics, std::shared_ptr<SweepMetrics> sweep_metrics);
   void start() { sweeper_.start(); }
   void request_stop() { sweeper_.request_stop(); }
   void stop() { sweeper_.stop(); }
