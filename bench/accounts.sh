@@ -1,16 +1,19 @@
 #!/usr/bin/env bash
 # Issue 14's accounts figure: the same USERS users polled by one exporter process, once as ACCOUNTS
 # accounts of USERS/ACCOUNTS users each (one enterprise each) and once as one account holding them
-# all, against one simulator; the same intervals and the same total API rate. After the first
-# presence and feature sweeps of every account: RSS, and /metrics time (gzip and plain, p50 of 10,
-# 300 ms apart). The overhead of accounts is the ratio of the two.
+# all, against one simulator; the same intervals and the same total API rate. Both exporters run
+# side by side, so the machine's noise falls on both alike. After every account's first presence
+# and feature sweeps: RSS and threads, then ROUNDS rounds of one gzip and one plain /metrics from
+# each (the order alternating), 300 ms apart: the p50 time and the scraping threads' CPU per
+# scrape. The overhead of accounts is the ratio of the two.
 #   bench/accounts.sh [BUILD_DIR]   (default: build-bench, as bench/run.sh builds it)
-#   USERS=10000 ACCOUNTS=40
+#   USERS=10000 ACCOUNTS=40 ROUNDS=15
 set -euo pipefail
 cd "$(dirname "$0")/.."
 build=${1:-build-bench}
 users=${USERS:-10000}
 accounts=${ACCOUNTS:-40}
+rounds=${ROUNDS:-15}
 rate=1000  # API requests per second, in all
 revision=$(git rev-parse --short=12 HEAD 2>/dev/null || echo unknown)  # of the sources, at start
 work=$(mktemp -d "${TMPDIR:-/tmp}/vpbx-accounts.XXXXXX")
@@ -79,47 +82,89 @@ max_users: $users"
   echo "$common"
 } >"$work/many.yml"
 
-measure() {  # LABEL CONFIG -> one table row
-  local port started
+# Per layout (one, many): pid, port, and the figures, as v[LAYOUT,NAME].
+declare -A v
+start() {  # LAYOUT CONFIG
+  local port
   port=$(free_port)
   "$build/exporter/vpbx_exporter" --config.file="$2" --web.listen-address="127.0.0.1:$port" \
     --log.level=warn >"$work/$1.log" 2>&1 &
-  pid=$!
-  # This runs in a subshell (read < <(measure ...)): it stops its own exporter.
-  trap 'kill "${pid:-}" 2>/dev/null || true' EXIT
-  started=$(date +%s)
-  # Every account's first presence and feature sweeps done.
+  pids+=($!)
+  v[$1,pid]=$!
+  v[$1,port]=$port
+}
+warm() {  # LAYOUT: waits for every account's first presence and feature sweeps
+  local started=$SECONDS pending
   while true; do
-    curl -s "http://127.0.0.1:$port/metrics" >"$work/$1.txt" || true
-    local pending
+    curl -s "http://127.0.0.1:${v[$1,port]}/metrics" >"$work/$1.txt" || true
     pending=$(grep -cE '^vpbx_collector_last_success_timestamp_seconds\{.*collector="(presence|features)"\} 0$' "$work/$1.txt" || true)
     [ "$pending" -eq 0 ] && grep -q '^vpbx_collector_last_success_timestamp_seconds' "$work/$1.txt" && break
-    [ $(($(date +%s) - started)) -gt 900 ] && { echo "$1: sweeps not done after 15 min" >&2; tail "$work/$1.log" >&2; exit 1; }
+    [ $((SECONDS - started)) -gt 900 ] && { echo "$1: sweeps not done after 15 min" >&2; tail "$work/$1.log" >&2; exit 1; }
     sleep 2
   done
-  local warmup=$(($(date +%s) - started))
-  local url="http://127.0.0.1:$port/metrics"
-  read -r _ gzip_p50 gzip_p99 _ gzip_bytes _ < <("$build/bench/vpbx_bench_fetch" "$url" --count=10 --interval-ms=300 --gzip)
-  read -r _ plain_p50 plain_p99 _ plain_bytes series < <("$build/bench/vpbx_bench_fetch" "$url" --count=10 --interval-ms=300)
-  sleep 1
-  local rss peak
-  rss=$(awk '/^VmRSS/{print $2}' "/proc/$pid/status")
-  peak=$(awk '/^VmHWM/{print $2}' "/proc/$pid/status")
-  kill "$pid"
-  wait "$pid" 2>/dev/null || true
-  echo "$1 $series $rss $peak $gzip_p50 $gzip_p99 $plain_p50 $plain_p99 $plain_bytes $warmup"
 }
-
-echo "== $users users: one account, then $accounts accounts" >&2
-read -r _ one_series one_rss one_peak one_gz50 one_gz99 one_pl50 one_pl99 one_bytes one_warm < <(measure one "$work/one.yml")
-read -r _ many_series many_rss many_peak many_gz50 many_gz99 many_pl50 many_pl99 many_bytes many_warm < <(measure many "$work/many.yml")
+# CPU ticks (10 ms) of the threads that render /metrics: the scrape's own cost, whatever the
+# pollers do meanwhile.
+scrape_ticks() {  # PID
+  local total=0 task
+  for task in /proc/"$1"/task/*; do
+    case $(cat "$task/comm" 2>/dev/null) in
+      http-scrape | http-worker) total=$((total + $(awk '{print $14 + $15}' "$task/stat"))) ;;
+    esac
+  done
+  echo "$total"
+}
+median() { sort -g | awk '{x[NR] = $1} END {print (NR % 2) ? x[(NR + 1) / 2] : (x[NR / 2] + x[NR / 2 + 1]) / 2}'; }
 ratio() { awk -v a="$1" -v b="$2" 'BEGIN{printf "%.2f", a / b}'; }
 
+echo "== $users users: one account and $accounts accounts, side by side" >&2
+start one "$work/one.yml"
+start many "$work/many.yml"
+started=$SECONDS
+for layout in one many; do
+  warm "$layout"  # the second may be done already: its time is then the first's
+  v[$layout,warm]=$((SECONDS - started))
+  v[$layout,ticks]=0
+  : >"$work/$layout.gzip"
+  : >"$work/$layout.plain"
+done
+echo "   both warm; $rounds rounds of scrapes" >&2
+for ((round = 0; round < rounds; round++)); do
+  order="one many"
+  ((round % 2)) && order="many one"
+  for layout in $order; do
+    url="http://127.0.0.1:${v[$layout,port]}/metrics"
+    before=$(scrape_ticks "${v[$layout,pid]}")
+    read -r _ ms _ _ bytes _ < <("$build/bench/vpbx_bench_fetch" "$url" --count=1 --gzip)
+    echo "$ms" >>"$work/$layout.gzip"
+    read -r _ ms _ _ bytes series < <("$build/bench/vpbx_bench_fetch" "$url" --count=1)
+    echo "$ms" >>"$work/$layout.plain"
+    v[$layout,ticks]=$((v[$layout,ticks] + $(scrape_ticks "${v[$layout,pid]}") - before))
+    v[$layout,bytes]=$bytes
+    v[$layout,series]=$series
+    sleep 0.3
+  done
+done
+for layout in one many; do
+  status=/proc/${v[$layout,pid]}/status
+  v[$layout,rss]=$(awk '/^VmRSS/{print $2}' "$status")
+  v[$layout,peak]=$(awk '/^VmHWM/{print $2}' "$status")
+  v[$layout,threads]=$(awk '/^Threads/{print $2}' "$status")
+  v[$layout,gzip]=$(median <"$work/$layout.gzip")
+  v[$layout,plain]=$(median <"$work/$layout.plain")
+  v[$layout,cpu]=$(awk -v t="${v[$layout,ticks]}" -v r="$rounds" 'BEGIN{printf "%.1f", t * 10 / r}')
+done
+
+row() {  # LAYOUT NAME
+  local l=$1
+  echo "| $2 | ${v[$l,series]} | ${v[$l,threads]} | $(mb "${v[$l,rss]}") ($(mb "${v[$l,peak]}")) | ${v[$l,gzip]} | ${v[$l,plain]} | ${v[$l,cpu]} | $(mb $((v[$l,bytes] / 1024))) | ${v[$l,warm]} s |"
+}
+of() { ratio "${v[many,$1]}" "${v[one,$1]}"; }
 echo
-echo "$users users, one exporter, $(nproc) cores, $(date -u +%Y-%m-%d), revision $revision"
+echo "$users users, one exporter each, side by side, $(nproc) cores, $(date -u +%Y-%m-%d), revision $revision; p50 of $rounds scrapes each"
 echo
-echo "| layout | series | RSS MB (peak) | /metrics gzip p50 / p99 ms | plain p50 / p99 ms | plain MB | first sweeps took |"
-echo "|---|---|---|---|---|---|---|"
-echo "| 1 account | $one_series | $(mb "$one_rss") ($(mb "$one_peak")) | $one_gz50 / $one_gz99 | $one_pl50 / $one_pl99 | $(mb $((one_bytes / 1024))) | ${one_warm} s |"
-echo "| $accounts accounts | $many_series | $(mb "$many_rss") ($(mb "$many_peak")) | $many_gz50 / $many_gz99 | $many_pl50 / $many_pl99 | $(mb $((many_bytes / 1024))) | ${many_warm} s |"
-echo "| **$accounts accounts ÷ 1** | $(ratio "$many_series" "$one_series") | $(ratio "$many_rss" "$one_rss") ($(ratio "$many_peak" "$one_peak")) | $(ratio "$many_gz50" "$one_gz50") / $(ratio "$many_gz99" "$one_gz99") | $(ratio "$many_pl50" "$one_pl50") / $(ratio "$many_pl99" "$one_pl99") | $(ratio "$many_bytes" "$one_bytes") | |"
+echo "| layout | series | threads | RSS MB (peak) | /metrics gzip p50 ms | plain p50 ms | render CPU per gzip + plain scrape, ms | plain MB | first sweeps took |"
+echo "|---|---|---|---|---|---|---|---|---|"
+row one "1 account"
+row many "$accounts accounts"
+echo "| **$accounts accounts ÷ 1** | $(of series) | $(of threads) | $(of rss) ($(of peak)) | $(of gzip) | $(of plain) | $(of cpu) | $(of bytes) | |"
