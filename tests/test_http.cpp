@@ -34,6 +34,7 @@
 #include "exporter/http/server.h"
 #include "exporter/http/web_config.h"
 #include "exporter/metrics/process_collector.h"
+#include "exporter/metrics/text_format.h"
 #include "tests/support/http_client.h"
 
 namespace fs = std::filesystem;
@@ -333,6 +334,40 @@ TEST_CASE("/metrics serves the text format, plain or gzip", "[http]") {
       http_request(t.url("/metrics"), with_header("Accept-Encoding: gzip;q=0, identity"));
   CHECK(refused.header("content-encoding").empty());
   CHECK(steady(refused.body) == steady(plain.body));
+}
+
+// Label values and HELP text escape backslash and newline, label values also the double quote,
+// wherever they fall; everything else passes as it is.
+TEST_CASE("label values and HELP text are escaped as the text format asks", "[http]") {
+  const auto reference = [](std::string_view text, bool quote) {
+    std::string out;
+    for (const char c : text) {
+      if (c == '\\') {
+        out += "\\\\";
+      } else if (c == '\n') {
+        out += "\\n";
+      } else if (quote && c == '"') {
+        out += "\\\"";
+      } else {
+        out += c;
+      }
+    }
+    return out;
+  };
+  for (const std::string special : {"\\", "\n", "\""}) {
+    for (std::size_t at = 0; at <= 10; ++at) {
+      std::string text = "room-10\t\xc3\xa9";  // a tab and UTF-8 stay as they are
+      text.insert(at, special);
+      for (const bool quote : {true, false}) {
+        std::string out = "x=";
+        vpbx::metrics::write_escaped(out, text, quote);
+        CHECK(out == "x=" + reference(text, quote));
+      }
+    }
+  }
+  std::string out;
+  vpbx::metrics::write_escaped(out, "", true);
+  CHECK(out.empty());
 }
 
 TEST_CASE("/metrics skips collectables that are gone", "[http]") {
