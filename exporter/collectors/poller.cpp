@@ -87,7 +87,9 @@ Pacer::Clock::time_point Poller::step() {
     if (now < next_) return next_;
     polling_ = true;
   }
-  pacer_->run([this] {
+  // The poll's end wakes the pacer through a copy of its pointer: once done_ is notified, stop()
+  // may return and this Poller be gone; the pacer outlives the workers that run its polls.
+  pacer_->run([this, pacer = pacer_.get()] {
     bool skip;
     {
       std::lock_guard lock(mutex_);
@@ -103,7 +105,7 @@ Pacer::Clock::time_point Poller::step() {
       next_ = std::max(next_, Pacer::Clock::now());
       done_.notify_all();
     }
-    pacer_->wake();
+    pacer->wake();
   });
   return Pacer::Clock::now();
 }

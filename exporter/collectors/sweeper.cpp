@@ -102,7 +102,9 @@ void Sweeper::release(Item item) {
     std::lock_guard lock(mutex_);
     ++in_flight_;
   }
-  pacer_->run([this, item = std::move(item)] {
+  // The poll's end wakes the pacer through a copy of its pointer: once done_ is notified, stop()
+  // may return and this Sweeper be gone; the pacer outlives the workers that run its polls.
+  pacer_->run([this, pacer = pacer_.get(), item = std::move(item)] {
     std::string error;
     bool skipped;
     {
@@ -119,7 +121,7 @@ void Sweeper::release(Item item) {
       --in_flight_;
       done_.notify_all();
     }
-    pacer_->wake();  // the sweep may be done
+    pacer->wake();  // the sweep may be done
   });
 }
 
