@@ -317,17 +317,30 @@ def main():
     if missing:
         print("SKIPPED: not installed: %s (Debian packages prometheus, prometheus-alertmanager)" % ", ".join(missing))
         return 77
-    for b in (exporter, simulator):
-        if not os.access(b, os.X_OK):
-            print("FAILED: %s not built" % b)
-            return 1
-
+    if not all_built(exporter, simulator):
+        return 1
     receiver = Receiver()
-    tmp = tempfile.mkdtemp(prefix="vpbx-e2e-")
+    return run_test("vpbx-e2e-", lambda tmp, procs: run(
+        tmp, procs, receiver, src, exporter, simulator, prometheus, promtool, alertmanager),
+        on_exit=receiver.close)
+
+
+def all_built(*binaries):
+    missing = [b for b in binaries if not os.access(b, os.X_OK)]
+    for b in missing:
+        print("FAILED: %s not built" % b)
+    return not missing
+
+
+def run_test(prefix, body, on_exit=None):
+    """Runs body(tmp, procs) in a fresh temporary directory and returns the exit code: a Failure
+    fails the test (with the processes' logs when it asks for them); every process is stopped
+    and the directory removed at the end (kept with E2E_KEEP=1)."""
+    tmp = tempfile.mkdtemp(prefix=prefix)
     procs = Procs(tmp)
     ok = False
     try:
-        run(tmp, procs, receiver, src, exporter, simulator, prometheus, promtool, alertmanager)
+        body(tmp, procs)
         ok = True
     except Failure as e:
         print("FAILED: %s" % e, flush=True)
@@ -335,7 +348,8 @@ def main():
             procs.dump_logs()
     finally:
         procs.stop_all()
-        receiver.close()
+        if on_exit:
+            on_exit()
         if os.environ.get("E2E_KEEP"):
             log("kept %s" % tmp)
         else:

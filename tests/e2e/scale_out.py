@@ -21,18 +21,17 @@ to). Exit 0 passed, 1 failed, 77 skipped (prometheus or promtool missing).
 import json
 import os
 import random
-import shutil
 import subprocess
 import sys
-import tempfile
 import time
 import urllib.parse
 
 import yaml
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from e2e import (APP_ID, PASSWORD, STARTUP_TIMEOUT, WEBHOOK_TOKEN, Failure, Procs,  # noqa: E402
-                 find_tool, free_port, get_json, http, log, wait_for, warm_page_cache)
+from e2e import (APP_ID, PASSWORD, STARTUP_TIMEOUT, WEBHOOK_TOKEN, Failure,  # noqa: E402
+                 all_built, find_tool, free_port, get_json, http, log, run_test, wait_for,
+                 warm_page_cache)
 
 SHARDS = 2
 USERS = 10
@@ -50,28 +49,10 @@ def main():
     if not prometheus or not promtool:
         print("SKIPPED: prometheus or promtool not installed (Debian package prometheus)")
         return 77
-    for b in (exporter, simulator):
-        if not os.access(b, os.X_OK):
-            print("FAILED: %s not built" % b)
-            return 1
-    tmp = tempfile.mkdtemp(prefix="vpbx-scale-out-")
-    procs = Procs(tmp)
-    ok = False
-    try:
-        run(tmp, procs, src, exporter, simulator, prometheus, promtool)
-        ok = True
-    except Failure as e:
-        print("FAILED: %s" % e, flush=True)
-        if e.show_logs:
-            procs.dump_logs()
-    finally:
-        procs.stop_all()
-        if os.environ.get("E2E_KEEP"):
-            log("kept %s" % tmp)
-        else:
-            shutil.rmtree(tmp, ignore_errors=True)
-    log("PASSED" if ok else "FAILED")
-    return 0 if ok else 1
+    if not all_built(exporter, simulator):
+        return 1
+    return run_test("vpbx-scale-out-", lambda tmp, procs: run(
+        tmp, procs, src, exporter, simulator, prometheus, promtool))
 
 
 def prometheus_config(src, dst, targets):
