@@ -15,20 +15,7 @@ users=${USERS:-10000}
 accounts=${ACCOUNTS:-40}
 rounds=${ROUNDS:-15}
 rate=1000  # API requests per second, in all
-revision=$(git rev-parse --short=12 HEAD 2>/dev/null || echo unknown)  # of the sources, at start
-work=$(mktemp -d "${TMPDIR:-/tmp}/vpbx-accounts.XXXXXX")
-pids=()
-cleanup() {
-  for ((i = ${#pids[@]} - 1; i >= 0; i--)); do
-    kill "${pids[i]}" 2>/dev/null || true
-    wait "${pids[i]}" 2>/dev/null || true
-  done
-  rm -rf "$work"
-}
-trap cleanup EXIT
-trap 'exit 130' INT TERM
-
-free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
+source bench/lib.sh accounts
 mb() { awk -v kb="$1" 'BEGIN{printf "%.0f", kb / 1024}'; }
 
 sim_port=$(free_port)

@@ -11,18 +11,7 @@ build=${1:-build}
 scale=${SCALE:-120}
 users=${USERS:-100}
 window=${WINDOW:-120}
-work=$(mktemp -d)
-pids=()
-cleanup() {
-  for ((i = ${#pids[@]} - 1; i >= 0; i--)); do
-    kill "${pids[i]}" 2>/dev/null || true
-    wait "${pids[i]}" 2>/dev/null || true
-  done
-  rm -rf "$work"
-}
-trap cleanup EXIT
-
-free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
+source bench/lib.sh api-use
 ms() { echo "$(( $1 * 1000 / scale ))ms"; }
 sim_port=$(free_port)
 exp_port=$(free_port)

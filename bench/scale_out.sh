@@ -15,20 +15,7 @@ enterprises=${ENTERPRISES:-100}
 shards=${SHARDS:-4}
 scale=${SCALE:-12}
 window=${WINDOW:-300}
-revision=$(git rev-parse --short=12 HEAD 2>/dev/null || echo unknown)  # of the sources, at start
-work=$(mktemp -d "${TMPDIR:-/tmp}/vpbx-scale-out.XXXXXX")
-pids=()
-cleanup() {
-  for ((i = ${#pids[@]} - 1; i >= 0; i--)); do
-    kill "${pids[i]}" 2>/dev/null || true
-    wait "${pids[i]}" 2>/dev/null || true
-  done
-  rm -rf "$work"
-}
-trap cleanup EXIT
-trap 'exit 130' INT TERM
-
-free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
+source bench/lib.sh scale-out
 ms() { echo "$(($1 * 1000 / scale))ms"; }
 # sum NAME FILE: the sum of every sample of NAME (a bare name) or of one series.
 sum() { awk -v key="$1" 'index(key, "{") ? (index($0, key " ") == 1) : (index($0, key " ") == 1 || index($0, key "{") == 1) { s += $NF } END { printf "%.0f", s }' "$2"; }
