@@ -187,6 +187,34 @@ TEST_CASE("features: states, changes, the include list and destinations only on 
                      {{"destination", "0225117902@s1.431569.bus.ipvoip.ch"}}) == 1);
 }
 
+// A user's features are held sorted by name: the exposition and the state file list them in
+// that order whatever order the API or a push brings them in, a poll that no longer returns one
+// drops it, and a push may add one in its place.
+TEST_CASE("features are listed by name, whatever order they come in", "[state][features]") {
+  Store store;
+  store.configure(two_rooms());
+  const auto names = [&store] {
+    std::vector<std::string> out;
+    for (const auto& s :
+         find_samples(exposition(store), "vpbx_user_feature_active", {{"user", "Room 101"}})) {
+      out.push_back(s.labels.at("feature"));
+    }
+    return out;
+  };
+  store.set_features(176125, {feature("DND_C", "ACTIVE"), feature("A_FORWARD", "INACTIVE"),
+                              feature("B_WAITING", "ACTIVE"), feature("E_LAST", "INACTIVE")});
+  CHECK(names() == std::vector<std::string>{"A_FORWARD", "B_WAITING", "DND_C", "E_LAST"});
+  store.set_features(176125, {feature("E_LAST", "ACTIVE"), feature("A_FORWARD", "INACTIVE")});
+  CHECK(names() == std::vector<std::string>{"A_FORWARD", "E_LAST"});
+  store.apply_feature(176125, feature("C_PUSHED", "ACTIVE"));
+  CHECK(names() == std::vector<std::string>{"A_FORWARD", "C_PUSHED", "E_LAST"});
+  CHECK(sample_value(exposition(store), "vpbx_user_feature_active",
+                     {{"user", "Room 101"}, {"feature", "E_LAST"}}) == 1);
+  const std::string json = store.snapshot_json(1);
+  CHECK(json.find("\"A_FORWARD\"") < json.find("\"C_PUSHED\""));
+  CHECK(json.find("\"C_PUSHED\"") < json.find("\"E_LAST\""));
+}
+
 TEST_CASE("a user removed from the config loses all its series at reload", "[state]") {
   Store store;
   auto config = two_rooms();

@@ -56,7 +56,7 @@ void Store::configure(const config::Config& config) {
   }
   // Features no longer included drop out now rather than at the next poll.
   for (auto& [id, state] : users_) {
-    std::erase_if(state.features, [this](const auto& f) { return !feature_included(f.first); });
+    state.features.erase_if([this](const auto& f) { return !feature_included(f.first); });
   }
   relabel();
 }
@@ -189,6 +189,28 @@ bool Store::feature_included(const std::string& name) const {
                                                name) != feature_include_.end();
 }
 
+namespace {
+constexpr auto kByName = [](const auto& entry, std::string_view name) {
+  return entry.first < name;
+};
+}  // namespace
+
+std::vector<Store::FeatureMap::Entry>::iterator Store::FeatureMap::find_slot(
+    std::string_view name) {
+  return std::lower_bound(entries_.begin(), entries_.end(), name, kByName);
+}
+
+bool Store::FeatureMap::contains(std::string_view name) const {
+  const auto it = std::lower_bound(entries_.begin(), entries_.end(), name, kByName);
+  return it != entries_.end() && it->first == name;
+}
+
+std::pair<Store::FeatureState*, bool> Store::FeatureMap::try_emplace(std::string_view name) {
+  const auto slot = find_slot(name);
+  if (slot != entries_.end() && slot->first == name) return {&slot->second, false};
+  return {&entries_.insert(slot, Entry{std::string(name), FeatureState{}})->second, true};
+}
+
 bool Store::set_feature(UserState& user, const api::Feature& feature, bool count_change,
                         bool* kept) {
   if (kept) *kept = false;
@@ -196,7 +218,7 @@ bool Store::set_feature(UserState& user, const api::Feature& feature, bool count
   if (kept) *kept = true;  // a feature the config does not include is kept as ignored
   if (!feature_included(feature.feat_name)) return false;
   const std::string& name = feature.feat_name;
-  if (!user.features.count(name) && user.features.size() >= kMaxFeaturesPerUser) {
+  if (!user.features.contains(name) && user.features.size() >= kMaxFeaturesPerUser) {
     if (kept) *kept = false;
     if (features_full_.fail("features")) {
       log::warn(
@@ -205,8 +227,8 @@ bool Store::set_feature(UserState& user, const api::Feature& feature, bool count
     }
     return false;
   }
-  auto [it, inserted] = user.features.try_emplace(name);
-  FeatureState& state = it->second;
+  auto [entry, inserted] = user.features.try_emplace(name);
+  FeatureState& state = *entry;
   const bool changed = !inserted && state.status != feature.status;
   // Names leave features when a poll no longer returns them, not their change counters: these
   // are bounded on their own.
@@ -225,14 +247,17 @@ bool Store::set_features(std::int64_t user_id, const std::vector<api::Feature>& 
   const auto it = users_.find(user_id);
   if (it == users_.end()) return false;
   auto& user = it->second;
-  std::set<std::string> present;
+  std::vector<std::string_view> present;
   bool changed = false;
+  user.features.reserve(features.size());  // the first poll sizes it once
   for (const auto& feature : features) {
     bool kept = false;
     changed = set_feature(user, feature, true, &kept) || changed;
-    if (kept) present.insert(feature.feat_name);  // an invalid one goes, as if not returned
+    if (kept) present.push_back(feature.feat_name);  // an invalid one goes, as if not returned
   }
-  std::erase_if(user.features, [&](const auto& f) { return !present.count(f.first); });
+  std::sort(present.begin(), present.end());
+  user.features.erase_if(
+      [&](const auto& f) { return !std::binary_search(present.begin(), present.end(), f.first); });
   return changed;
 }
 

@@ -182,6 +182,27 @@ class Store : public metrics::TextSource {
     std::string status;
     std::string destination;
   };
+  // A user's features by name, sorted: a vector, not a std::map, whose node per feature took 136
+  // bytes (26 MB for 10k users of 19 features) and was a pointer chase for every scrape.
+  class FeatureMap {
+   public:
+    using Entry = std::pair<std::string, FeatureState>;
+    auto begin() const { return entries_.begin(); }
+    auto end() const { return entries_.end(); }
+    std::size_t size() const { return entries_.size(); }
+    bool contains(std::string_view name) const;
+    // The entry of `name`, made (inactive, no status) when new; true when made.
+    std::pair<FeatureState*, bool> try_emplace(std::string_view name);
+    void reserve(std::size_t n) { entries_.reserve(n); }
+    template <typename Predicate>
+    void erase_if(Predicate drop) {
+      std::erase_if(entries_, drop);
+    }
+
+   private:
+    std::vector<Entry>::iterator find_slot(std::string_view name);
+    std::vector<Entry> entries_;
+  };
   struct CallCounters {
     std::array<std::array<double, 2>, 3> calls{};  // [direction][answered]
     std::array<double, 3> duration_seconds{};      // [direction]
@@ -194,7 +215,7 @@ class Store : public metrics::TextSource {
     bool discovered = false;
     PresenceState presence = PresenceState::unknown;
     bool presence_seen = false;  // the first state seen is news to no one
-    std::map<std::string, FeatureState> features;
+    FeatureMap features;
     std::map<std::string, double> feature_changes;
     CallCounters calls;
   };

@@ -350,7 +350,7 @@ bool Store::restore(const std::string& json, std::uint64_t& journal_seq, std::st
     if (features != saved.MemberEnd() && features->value.IsObject()) {
       for (const auto& feature : features->value.GetObject()) {
         if (!feature.value.IsObject() || !feature_included(feature.name.GetString())) continue;
-        auto& state = user.features[feature.name.GetString()];
+        auto& state = *user.features.try_emplace(feature.name.GetString()).first;
         state.status = get_string(feature.value, "status");
         state.active = state.status == "ACTIVE";
         state.destination = get_string(feature.value, "destination");
