@@ -4,16 +4,18 @@
 # all, against one simulator; the same intervals and the same total API rate. Both exporters run
 # side by side, so the machine's noise falls on both alike. After every account's first presence
 # and feature sweeps: RSS and threads, then ROUNDS rounds of one gzip and one plain /metrics from
-# each (the order alternating), 300 ms apart: the p50 time and the scraping threads' CPU per
-# scrape. The overhead of accounts is the ratio of the two.
+# each (the order alternating), 300 ms apart: the p50 time, the scraping threads' CPU per scrape,
+# and the whole process's CPU meanwhile. The overhead of accounts is the ratio of the two, also
+# taken round by round (each round's scrapes are a second apart, so the machine's noise falls on
+# both alike).
 #   bench/accounts.sh [BUILD_DIR]   (default: build-bench, as bench/run.sh builds it)
-#   USERS=10000 ACCOUNTS=40 ROUNDS=15
+#   USERS=10000 ACCOUNTS=40 ROUNDS=31
 set -euo pipefail
 cd "$(dirname "$0")/.."
 build=${1:-build-bench}
 users=${USERS:-10000}
 accounts=${ACCOUNTS:-40}
-rounds=${ROUNDS:-15}
+rounds=${ROUNDS:-31}
 rate=1000  # API requests per second, in all
 source bench/lib.sh accounts
 mb() { awk -v kb="$1" 'BEGIN{printf "%.0f", kb / 1024}'; }
@@ -90,18 +92,22 @@ warm() {  # LAYOUT: waits for every account's first presence and feature sweeps
     sleep 2
   done
 }
-# CPU ticks (10 ms) of the threads that render /metrics: the scrape's own cost, whatever the
-# pollers do meanwhile.
-scrape_ticks() {  # PID
+# CPU time (ns, from schedstat) of the threads that render /metrics: the scrape's own cost,
+# whatever the pollers do meanwhile.
+render_ns() {  # PID
   local total=0 task
   for task in /proc/"$1"/task/*; do
     case $(cat "$task/comm" 2>/dev/null) in
-      http-scrape | http-worker) total=$((total + $(awk '{print $14 + $15}' "$task/stat"))) ;;
+      http-scrape | http-worker) total=$((total + $(cut -d' ' -f1 "$task/schedstat"))) ;;
     esac
   done
   echo "$total"
 }
+# CPU ticks (10 ms) of the whole process, every thread's: pollers, pacers, scrapes.
+process_ticks() { awk '{print $14 + $15}' "/proc/$1/stat"; }
 median() { sort -g | awk '{x[NR] = $1} END {print (NR % 2) ? x[(NR + 1) / 2] : (x[NR / 2] + x[NR / 2 + 1]) / 2}'; }
+# p25–p75 of a column of numbers.
+quartiles() { sort -g | awk '{x[NR] = $1} END {printf "%.2f–%.2f", x[int((NR + 3) / 4)], x[int((3 * NR + 3) / 4)]}'; }
 ratio() { awk -v a="$1" -v b="$2" 'BEGIN{printf "%.2f", a / b}'; }
 
 echo "== $users users: one account and $accounts accounts, side by side" >&2
@@ -111,47 +117,61 @@ started=$SECONDS
 for layout in one many; do
   warm "$layout"  # the second may be done already: its time is then the first's
   v[$layout,warm]=$((SECONDS - started))
-  v[$layout,ticks]=0
-  : >"$work/$layout.gzip"
-  : >"$work/$layout.plain"
+  v[$layout,ticks0]=$(process_ticks "${v[$layout,pid]}")
 done
+rounds_started=$(date +%s.%N)
 echo "   both warm; $rounds rounds of scrapes" >&2
+# One line per round and layout: gzip ms, plain ms, render CPU ms (gzip + plain).
+: >"$work/one.rounds"
+: >"$work/many.rounds"
 for ((round = 0; round < rounds; round++)); do
   order="one many"
   ((round % 2)) && order="many one"
   for layout in $order; do
     url="http://127.0.0.1:${v[$layout,port]}/metrics"
-    before=$(scrape_ticks "${v[$layout,pid]}")
-    read -r _ ms _ _ bytes _ < <("$build/bench/vpbx_bench_fetch" "$url" --count=1 --gzip)
-    echo "$ms" >>"$work/$layout.gzip"
-    read -r _ ms _ _ bytes series < <("$build/bench/vpbx_bench_fetch" "$url" --count=1)
-    echo "$ms" >>"$work/$layout.plain"
-    v[$layout,ticks]=$((v[$layout,ticks] + $(scrape_ticks "${v[$layout,pid]}") - before))
+    before=$(render_ns "${v[$layout,pid]}")
+    read -r _ gzip_ms _ _ bytes _ < <("$build/bench/vpbx_bench_fetch" "$url" --count=1 --gzip)
+    read -r _ plain_ms _ _ bytes series < <("$build/bench/vpbx_bench_fetch" "$url" --count=1)
+    cpu_ms=$(awk -v a="$before" -v b="$(render_ns "${v[$layout,pid]}")" 'BEGIN{printf "%.1f", (b - a) / 1e6}')
+    echo "$gzip_ms $plain_ms $cpu_ms" >>"$work/$layout.rounds"
     v[$layout,bytes]=$bytes
     v[$layout,series]=$series
     sleep 0.3
   done
 done
+seconds=$(awk -v s="$rounds_started" -v e="$(date +%s.%N)" 'BEGIN{print e - s}')
+# Per round, 40 accounts ÷ 1: each pair of scrapes minutes apart at most, so the machine's noise
+# falls on both.
+paste -d' ' "$work/many.rounds" "$work/one.rounds" |
+  awk '{printf "%.4f %.4f %.4f\n", $1 / $4, $2 / $5, $3 / $6}' >"$work/ratios"
 for layout in one many; do
   status=/proc/${v[$layout,pid]}/status
   v[$layout,rss]=$(awk '/^VmRSS/{print $2}' "$status")
   v[$layout,peak]=$(awk '/^VmHWM/{print $2}' "$status")
   v[$layout,threads]=$(awk '/^Threads/{print $2}' "$status")
-  v[$layout,gzip]=$(median <"$work/$layout.gzip")
-  v[$layout,plain]=$(median <"$work/$layout.plain")
-  v[$layout,cpu]=$(awk -v t="${v[$layout,ticks]}" -v r="$rounds" 'BEGIN{printf "%.1f", t * 10 / r}')
+  v[$layout,gzip]=$(cut -d' ' -f1 "$work/$layout.rounds" | median)
+  v[$layout,plain]=$(cut -d' ' -f2 "$work/$layout.rounds" | median)
+  v[$layout,cpu]=$(cut -d' ' -f3 "$work/$layout.rounds" | median)
+  # The whole process's CPU while the rounds ran, as a share of one core.
+  v[$layout,process]=$(awk -v t="$(($(process_ticks "${v[$layout,pid]}") - v[$layout,ticks0]))" \
+    -v s="$seconds" 'BEGIN{printf "%.0f", t / s}')
+done
+for column in 1 2 3; do
+  v[spread,$column]=$(cut -d' ' -f"$column" "$work/ratios" | quartiles)
+  v[paired,$column]=$(cut -d' ' -f"$column" "$work/ratios" | median | awk '{printf "%.2f", $1}')
 done
 
 row() {  # LAYOUT NAME
   local l=$1
-  echo "| $2 | ${v[$l,series]} | ${v[$l,threads]} | $(mb "${v[$l,rss]}") ($(mb "${v[$l,peak]}")) | ${v[$l,gzip]} | ${v[$l,plain]} | ${v[$l,cpu]} | $(mb $((v[$l,bytes] / 1024))) | ${v[$l,warm]} s |"
+  echo "| $2 | ${v[$l,series]} | ${v[$l,threads]} | $(mb "${v[$l,rss]}") ($(mb "${v[$l,peak]}")) | ${v[$l,gzip]} | ${v[$l,plain]} | ${v[$l,cpu]} | ${v[$l,process]} % | $(mb $((v[$l,bytes] / 1024))) | ${v[$l,warm]} s |"
 }
 of() { ratio "${v[many,$1]}" "${v[one,$1]}"; }
 echo
-echo "$users users, one exporter each, side by side, $(nproc) cores, $(date -u +%Y-%m-%d), revision $revision; p50 of $rounds scrapes each"
+echo "$users users, one exporter each, side by side, $(nproc) cores, $(date -u +%Y-%m-%d), revision $revision; medians of $rounds rounds"
 echo
-echo "| layout | series | threads | RSS MB (peak) | /metrics gzip p50 ms | plain p50 ms | render CPU per gzip + plain scrape, ms | plain MB | first sweeps took |"
-echo "|---|---|---|---|---|---|---|---|---|"
+echo "| layout | series | threads | RSS MB (peak) | /metrics gzip p50 ms | plain p50 ms | render CPU per gzip + plain, ms | process CPU, % of a core | plain MB | first sweeps took |"
+echo "|---|---|---|---|---|---|---|---|---|---|"
 row one "1 account"
 row many "$accounts accounts"
-echo "| **$accounts accounts ÷ 1** | $(of series) | $(of threads) | $(of rss) ($(of peak)) | $(of gzip) | $(of plain) | $(of cpu) | $(of bytes) | |"
+echo "| **$accounts accounts ÷ 1** | $(of series) | $(of threads) | $(of rss) ($(of peak)) | $(of gzip) | $(of plain) | $(of cpu) | $(of process) | $(of bytes) | |"
+echo "| **the same, median of each round's ratio (p25–p75)** | | | | ${v[paired,1]} (${v[spread,1]}) | ${v[paired,2]} (${v[spread,2]}) | ${v[paired,3]} (${v[spread,3]}) | | | |"

@@ -152,6 +152,47 @@ void BM_StoreExposition(benchmark::State& state) {
 }
 BENCHMARK(BM_StoreExposition)->Arg(1000)->Arg(10000)->Unit(benchmark::kMillisecond);
 
+// The same 10k users as range(0) accounts' stores (account="<name>" on every series), written as
+// one scrape writes them, plain (range(1) = 0) or gzipped (1): the rendering cost of accounts,
+// without the pollers, sockets and threads of the whole exporter (bench/accounts.sh).
+void BM_AccountsExposition(benchmark::State& state) {
+  static std::map<int, std::vector<std::unique_ptr<vpbx::state::Store>>> layouts;
+  const int accounts = static_cast<int>(state.range(0));
+  auto& stores = layouts[accounts];
+  if (stores.empty()) stores = vpbx::bench::fill_accounts(10000, accounts);
+  std::vector<const vpbx::state::Store*> raw;
+  for (const auto& store : stores) raw.push_back(store.get());
+  const bool gzip = state.range(1) != 0;
+  std::size_t bytes = 0;
+  for (auto _ : state) {
+    bytes = 0;
+    if (gzip) {
+      vpbx::http::GzipStream stream(1);
+      vpbx::metrics::TextOutput out([&stream](std::string_view chunk) { stream.write(chunk); },
+                                    std::size_t{1} << 16, &stream);
+      vpbx::state::Store::write_exposition(out, raw);
+      out.finish();
+      bytes = stream.text_bytes();
+      benchmark::DoNotOptimize(stream.finish());
+    } else {
+      vpbx::metrics::TextOutput out(
+          [&bytes](std::string&& piece) {
+            bytes += piece.size();
+            benchmark::DoNotOptimize(piece);
+          },
+          std::size_t{1} << 16);
+      vpbx::state::Store::write_exposition(out, raw);
+      out.finish();
+    }
+  }
+  state.counters["MB"] = static_cast<double>(bytes) / 1e6;
+  state.SetBytesProcessed(static_cast<std::int64_t>(state.iterations() * bytes));
+}
+BENCHMARK(BM_AccountsExposition)
+    ->ArgNames({"accounts", "gzip"})
+    ->ArgsProduct({{1, 40}, {0, 1}})
+    ->Unit(benchmark::kMillisecond);
+
 // gzip of the 10k-user text at level range(0).
 void BM_Gzip(benchmark::State& state) {
   static const std::string text = store_of(10000).exposition();
