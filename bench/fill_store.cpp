@@ -65,7 +65,9 @@ void fill_user(state::Store& store, const config::Config& config, int i) {
 
 }  // namespace
 
-void fill_store(state::Store& store, int users) { fill_store(store, hotel_config(users)); }
+void fill_store(state::Store& store, int users) {
+  fill_store(store, hotel_config(users));
+}
 
 std::vector<std::unique_ptr<state::Store>> fill_accounts(int users, int accounts) {
   constexpr int kPerEnterprise = 250;
@@ -93,7 +95,6 @@ std::vector<std::unique_ptr<state::Store>> fill_accounts(int users, int accounts
   }
   return stores;
 }
-
 
 void fill_store(state::Store& store, const config::Config& config) {
   store.configure(config);
