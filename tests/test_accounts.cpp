@@ -2,6 +2,10 @@
 // one failing account never delaying the others, reloads that add and remove accounts, one
 // webhook path and one state file per account. The real vpbx_exporter binary against
 // in-process simulators, one per platform account.
+#include <prometheus/counter.h>
+#include <prometheus/gauge.h>
+#include <prometheus/histogram.h>
+#include <prometheus/registry.h>
 #include <signal.h>
 
 #include <catch2/catch.hpp>
@@ -13,6 +17,7 @@
 #include <regex>
 #include <thread>
 
+#include "exporter/app/account_metrics.h"
 #include "exporter/config/config.h"
 #include "simulator/simulator.h"
 #include "tests/support/exposition.h"
@@ -507,6 +512,56 @@ TEST_CASE("accounts: each account has its own state file, and a restart counts n
   text = scrape(exporter.port);
   CHECK(sum(text, "vpbx_user_calls_total", {{"account", "a"}}) == calls_truth(*sim_a));
   CHECK(sum(text, "vpbx_user_calls_total", {{"account", "b"}}) == calls_truth(*sim_b));
+}
+
+// Each account's samples are written with its label once, not merged into copies: the text must
+// be what one merged family would give, every family once, the account label first and a
+// bucket's le last.
+TEST_CASE("accounts: each family is written once, with every account's samples", "[accounts]") {
+  const auto registry_with = [](double calls, double seconds) {
+    auto registry = std::make_shared<prometheus::Registry>();
+    prometheus::BuildCounter()
+        .Name("vpbx_test_calls_total")
+        .Help("Calls.")
+        .Register(*registry)
+        .Add({{"direction", "in"}})
+        .Increment(calls);
+    prometheus::BuildHistogram()
+        .Name("vpbx_test_seconds")
+        .Help("Seconds.")
+        .Register(*registry)
+        .Add({{"path", "a\"b"}}, prometheus::Histogram::BucketBoundaries{1})
+        .Observe(seconds);
+    return registry;
+  };
+  // Only the second account has a gauge: its family comes after the ones the first listed.
+  auto second = registry_with(2, 5);
+  prometheus::BuildGauge().Name("vpbx_test_up").Help("Up.").Register(*second).Add({}).Set(1);
+  std::vector<std::pair<std::string, std::shared_ptr<prometheus::Collectable>>> sources = {
+      {"", registry_with(1, 0.5)}, {"b-2", second}, {"gone", nullptr}};
+  const vpbx::app::AccountFamilies families([&] { return sources; });
+  std::string text;
+  vpbx::metrics::TextOutput out([&text](std::string_view piece) { text += piece; });
+  families.write_exposition(out);
+  out.finish();
+  CHECK(text ==
+        "# HELP vpbx_test_calls_total Calls.\n"
+        "# TYPE vpbx_test_calls_total counter\n"
+        "vpbx_test_calls_total{direction=\"in\"} 1\n"
+        "vpbx_test_calls_total{account=\"b-2\",direction=\"in\"} 2\n"
+        "# HELP vpbx_test_seconds Seconds.\n"
+        "# TYPE vpbx_test_seconds histogram\n"
+        "vpbx_test_seconds_count{path=\"a\\\"b\"} 1\n"
+        "vpbx_test_seconds_sum{path=\"a\\\"b\"} 0.5\n"
+        "vpbx_test_seconds_bucket{path=\"a\\\"b\",le=\"1\"} 1\n"
+        "vpbx_test_seconds_bucket{path=\"a\\\"b\",le=\"+Inf\"} 1\n"
+        "vpbx_test_seconds_count{account=\"b-2\",path=\"a\\\"b\"} 1\n"
+        "vpbx_test_seconds_sum{account=\"b-2\",path=\"a\\\"b\"} 5\n"
+        "vpbx_test_seconds_bucket{account=\"b-2\",path=\"a\\\"b\",le=\"1\"} 0\n"
+        "vpbx_test_seconds_bucket{account=\"b-2\",path=\"a\\\"b\",le=\"+Inf\"} 1\n"
+        "# HELP vpbx_test_up Up.\n"
+        "# TYPE vpbx_test_up gauge\n"
+        "vpbx_test_up{account=\"b-2\"} 1\n");
 }
 
 TEST_CASE("accounts: a file without accounts writes no account label", "[accounts][exporter]") {

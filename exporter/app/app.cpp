@@ -104,10 +104,10 @@ App::App(Flags flags, config::Config config, http::WebConfig web_config)
   registries_ = std::make_shared<AccountFamilies>(sources(
       [](const Account& a) -> std::shared_ptr<prometheus::Collectable> { return a.registry(); },
       true));
-  server_->add_collectable(platforms_);
+  server_->add_text_source(platforms_);
   server_->add_text_source(stores_);
-  server_->add_collectable(push_health_);
-  server_->add_collectable(registries_);
+  server_->add_text_source(push_health_);
+  server_->add_text_source(registries_);
   server_->add_collectable(registry_);
   server_->add_collectable(process_);
 

@@ -18,25 +18,27 @@ using prometheus::ClientMetric;
 using prometheus::MetricFamily;
 using prometheus::MetricType;
 
-// The sample's name and labels, up to the space before its value. `extra` (le, quantile) comes
-// last, as prometheus-cpp puts it.
+// The sample's name and labels, up to the space before its value: `first` (labels already
+// written out, e.g. account="…") first, `extra` (le, quantile) last, as prometheus-cpp puts it.
 void write_head(std::string& out, const MetricFamily& family, const ClientMetric& metric,
-                std::string_view suffix = {}, std::string_view extra = {}, double extra_value = 0) {
+                std::string_view first, std::string_view suffix = {}, std::string_view extra = {},
+                double extra_value = 0) {
   out += family.name;
   out += suffix;
-  if (!metric.label.empty() || !extra.empty()) {
+  if (!first.empty() || !metric.label.empty() || !extra.empty()) {
     out += '{';
-    bool first = true;
+    out += first;
+    bool more = !first.empty();
     for (const auto& label : metric.label) {
-      if (!first) out += ',';
-      first = false;
+      if (more) out += ',';
+      more = true;
       out += label.name;
       out += "=\"";
       write_escaped(out, label.value, true);
       out += '"';
     }
     if (!extra.empty()) {
-      if (!first) out += ',';
+      if (more) out += ',';
       out += extra;
       out += "=\"";
       write_double(out, extra_value);
@@ -58,31 +60,30 @@ void write_tail(std::string& out, const ClientMetric& metric) {
 }
 
 // After each sample, `flush` may hand what is written so far on.
-void write_family(std::string& out, const MetricFamily& family,
-                  const std::function<void()>& flush = {}) {
-  metrics::write_family_head(out, family.name, family.help, family.type);
+void write_samples(std::string& out, const MetricFamily& family, std::string_view first,
+                   const std::function<void()>& flush = {}) {
   for (const auto& metric : family.metric) {
     switch (family.type) {
       case MetricType::Counter:
-        write_head(out, family, metric);
+        write_head(out, family, metric, first);
         write_double(out, metric.counter.value);
         write_tail(out, metric);
         break;
       case MetricType::Gauge:
-        write_head(out, family, metric);
+        write_head(out, family, metric, first);
         write_double(out, metric.gauge.value);
         write_tail(out, metric);
         break;
       case MetricType::Summary: {
         const auto& summary = metric.summary;
-        write_head(out, family, metric, "_count");
+        write_head(out, family, metric, first, "_count");
         write_uint(out, summary.sample_count);
         write_tail(out, metric);
-        write_head(out, family, metric, "_sum");
+        write_head(out, family, metric, first, "_sum");
         write_double(out, summary.sample_sum);
         write_tail(out, metric);
         for (const auto& q : summary.quantile) {
-          write_head(out, family, metric, {}, "quantile", q.quantile);
+          write_head(out, family, metric, first, {}, "quantile", q.quantile);
           write_double(out, q.value);
           write_tail(out, metric);
         }
@@ -90,34 +91,41 @@ void write_family(std::string& out, const MetricFamily& family,
       }
       case MetricType::Histogram: {
         const auto& histogram = metric.histogram;
-        write_head(out, family, metric, "_count");
+        write_head(out, family, metric, first, "_count");
         write_uint(out, histogram.sample_count);
         write_tail(out, metric);
-        write_head(out, family, metric, "_sum");
+        write_head(out, family, metric, first, "_sum");
         write_double(out, histogram.sample_sum);
         write_tail(out, metric);
         double last = -std::numeric_limits<double>::infinity();
         for (const auto& bucket : histogram.bucket) {
-          write_head(out, family, metric, "_bucket", "le", bucket.upper_bound);
+          write_head(out, family, metric, first, "_bucket", "le", bucket.upper_bound);
           write_uint(out, bucket.cumulative_count);
           write_tail(out, metric);
           last = bucket.upper_bound;
         }
         if (last != std::numeric_limits<double>::infinity()) {
-          write_head(out, family, metric, "_bucket", "le", std::numeric_limits<double>::infinity());
+          write_head(out, family, metric, first, "_bucket", "le",
+                     std::numeric_limits<double>::infinity());
           write_uint(out, histogram.sample_count);
           write_tail(out, metric);
         }
         break;
       }
       default:
-        write_head(out, family, metric);
+        write_head(out, family, metric, first);
         write_double(out, metric.untyped.value);
         write_tail(out, metric);
         break;
     }
     if (flush) flush();
   }
+}
+
+void write_family(std::string& out, const MetricFamily& family,
+                  const std::function<void()>& flush = {}) {
+  metrics::write_family_head(out, family.name, family.help, family.type);
+  write_samples(out, family, {}, flush);
 }
 
 }  // namespace
@@ -136,6 +144,11 @@ void write_exposition(const std::vector<MetricFamily>& families,
 void write_exposition(metrics::TextOutput& out, std::span<const MetricFamily> families) {
   const std::function<void()> flush = [&out] { out.line_done(); };
   for (const auto& family : families) write_family(out.text(), family, flush);
+}
+
+void write_samples(metrics::TextOutput& out, const MetricFamily& family,
+                   std::string_view first_labels) {
+  write_samples(out.text(), family, first_labels, [&out] { out.line_done(); });
 }
 
 std::string exposition(const std::vector<MetricFamily>& families) {

@@ -28,5 +28,10 @@ void write_exposition(const std::vector<prometheus::MetricFamily>& families,
                       std::size_t chunk_bytes = 1 << 16);
 // The same text appended to `out`, which hands it on in whole lines.
 void write_exposition(metrics::TextOutput& out, std::span<const prometheus::MetricFamily> families);
+// The samples of `family` without its HELP and TYPE lines, each with `first_labels` (written out
+// already, as `account="name"`) before its own labels: one source's share of a family that
+// several write.
+void write_samples(metrics::TextOutput& out, const prometheus::MetricFamily& family,
+                   std::string_view first_labels);
 
 }  // namespace vpbx::http
