@@ -3,11 +3,11 @@
 # accounts of USERS/ACCOUNTS users each (one enterprise each) and once as one account holding them
 # all, against one simulator; the same intervals and the same total API rate. Both exporters run
 # side by side, so the machine's noise falls on both alike. After every account's first presence
-# and feature sweeps: RSS and threads, then ROUNDS rounds of one gzip and one plain /metrics from
-# each (the order alternating), 300 ms apart: the p50 time, the scraping threads' CPU per scrape,
-# and the whole process's CPU meanwhile. The overhead of accounts is the ratio of the two, also
-# taken round by round (each round's scrapes are a second apart, so the machine's noise falls on
-# both alike).
+# and feature sweeps, ROUNDS rounds of one gzip and one plain /metrics from each (the order
+# alternating), 300 ms apart: the p50 time, the scraping threads' CPU per scrape, the RSS after
+# each round (median; the peak is VmHWM), threads, and the whole process's CPU meanwhile. The
+# overhead of accounts is the ratio of the two, also taken round by round (each round's scrapes
+# are a second apart, so the machine's noise falls on both alike).
 #   bench/accounts.sh [BUILD_DIR]   (default: build-bench, as bench/run.sh builds it)
 #   USERS=10000 ACCOUNTS=40 ROUNDS=31
 set -euo pipefail
@@ -121,7 +121,7 @@ for layout in one many; do
 done
 rounds_started=$(date +%s.%N)
 echo "   both warm; $rounds rounds of scrapes" >&2
-# One line per round and layout: gzip ms, plain ms, render CPU ms (gzip + plain).
+# One line per round and layout: gzip ms, plain ms, render CPU ms (gzip + plain), RSS KB after.
 : >"$work/one.rounds"
 : >"$work/many.rounds"
 for ((round = 0; round < rounds; round++)); do
@@ -133,7 +133,8 @@ for ((round = 0; round < rounds; round++)); do
     read -r _ gzip_ms _ _ bytes _ < <("$build/bench/vpbx_bench_fetch" "$url" --count=1 --gzip)
     read -r _ plain_ms _ _ bytes series < <("$build/bench/vpbx_bench_fetch" "$url" --count=1)
     cpu_ms=$(awk -v a="$before" -v b="$(render_ns "${v[$layout,pid]}")" 'BEGIN{printf "%.1f", (b - a) / 1e6}')
-    echo "$gzip_ms $plain_ms $cpu_ms" >>"$work/$layout.rounds"
+    rss_kb=$(awk '/^VmRSS/{print $2}' "/proc/${v[$layout,pid]}/status")
+    echo "$gzip_ms $plain_ms $cpu_ms $rss_kb" >>"$work/$layout.rounds"
     v[$layout,bytes]=$bytes
     v[$layout,series]=$series
     sleep 0.3
@@ -143,10 +144,10 @@ seconds=$(awk -v s="$rounds_started" -v e="$(date +%s.%N)" 'BEGIN{print e - s}')
 # Per round, 40 accounts ÷ 1: each pair of scrapes minutes apart at most, so the machine's noise
 # falls on both.
 paste -d' ' "$work/many.rounds" "$work/one.rounds" |
-  awk '{printf "%.4f %.4f %.4f\n", $1 / $4, $2 / $5, $3 / $6}' >"$work/ratios"
+  awk '{printf "%.4f %.4f %.4f %.4f\n", $1 / $5, $2 / $6, $3 / $7, $4 / $8}' >"$work/ratios"
 for layout in one many; do
   status=/proc/${v[$layout,pid]}/status
-  v[$layout,rss]=$(awk '/^VmRSS/{print $2}' "$status")
+  v[$layout,rss]=$(cut -d' ' -f4 "$work/$layout.rounds" | median)  # after each round's scrapes
   v[$layout,peak]=$(awk '/^VmHWM/{print $2}' "$status")
   v[$layout,threads]=$(awk '/^Threads/{print $2}' "$status")
   v[$layout,gzip]=$(cut -d' ' -f1 "$work/$layout.rounds" | median)
@@ -156,7 +157,7 @@ for layout in one many; do
   v[$layout,process]=$(awk -v t="$(($(process_ticks "${v[$layout,pid]}") - v[$layout,ticks0]))" \
     -v s="$seconds" 'BEGIN{printf "%.0f", t / s}')
 done
-for column in 1 2 3; do
+for column in 1 2 3 4; do
   v[spread,$column]=$(cut -d' ' -f"$column" "$work/ratios" | quartiles)
   v[paired,$column]=$(cut -d' ' -f"$column" "$work/ratios" | median | awk '{printf "%.2f", $1}')
 done
@@ -169,9 +170,9 @@ of() { ratio "${v[many,$1]}" "${v[one,$1]}"; }
 echo
 echo "$users users, one exporter each, side by side, $(nproc) cores, $(date -u +%Y-%m-%d), revision $revision; medians of $rounds rounds"
 echo
-echo "| layout | series | threads | RSS MB (peak) | /metrics gzip p50 ms | plain p50 ms | render CPU per gzip + plain, ms | process CPU, % of a core | plain MB | first sweeps took |"
+echo "| layout | series | threads | RSS MB, median (peak) | /metrics gzip p50 ms | plain p50 ms | render CPU per gzip + plain, ms | process CPU, % of a core | plain MB | first sweeps took |"
 echo "|---|---|---|---|---|---|---|---|---|---|"
 row one "1 account"
 row many "$accounts accounts"
 echo "| **$accounts accounts ÷ 1** | $(of series) | $(of threads) | $(of rss) ($(of peak)) | $(of gzip) | $(of plain) | $(of cpu) | $(of process) | $(of bytes) | |"
-echo "| **the same, median of each round's ratio (p25–p75)** | | | | ${v[paired,1]} (${v[spread,1]}) | ${v[paired,2]} (${v[spread,2]}) | ${v[paired,3]} (${v[spread,3]}) | | | |"
+echo "| **the same, median of each round's ratio (p25–p75)** | | | ${v[paired,4]} (${v[spread,4]}) | ${v[paired,1]} (${v[spread,1]}) | ${v[paired,2]} (${v[spread,2]}) | ${v[paired,3]} (${v[spread,3]}) | | | |"
