@@ -141,8 +141,8 @@ for ((round = 0; round < rounds; round++)); do
   done
 done
 seconds=$(awk -v s="$rounds_started" -v e="$(date +%s.%N)" 'BEGIN{print e - s}')
-# Per round, 40 accounts ÷ 1: each pair of scrapes minutes apart at most, so the machine's noise
-# falls on both.
+# Per round, many accounts ÷ one: the round's scrapes of both are a second apart, so the
+# machine's noise falls on both.
 paste -d' ' "$work/many.rounds" "$work/one.rounds" |
   awk '{printf "%.4f %.4f %.4f %.4f\n", $1 / $5, $2 / $6, $3 / $7, $4 / $8}' >"$work/ratios"
 for layout in one many; do
@@ -155,7 +155,7 @@ for layout in one many; do
   v[$layout,cpu]=$(cut -d' ' -f3 "$work/$layout.rounds" | median)
   # The whole process's CPU while the rounds ran, as a share of one core.
   v[$layout,process]=$(awk -v t="$(($(process_ticks "${v[$layout,pid]}") - v[$layout,ticks0]))" \
-    -v s="$seconds" 'BEGIN{printf "%.0f", t / s}')
+    -v s="$seconds" 'BEGIN{printf "%.1f", t / s}')
 done
 for column in 1 2 3 4; do
   v[spread,$column]=$(cut -d' ' -f"$column" "$work/ratios" | quartiles)
