@@ -431,6 +431,7 @@ WEBHOOK_MET=$(awk -v r="$WEBHOOK_RATIOS" 'BEGIN{n = split(r, v, " / "); split("0
   echo "\`vpbx_bench_micro\` (Google Benchmark). \`BM_StoreExposition/N\` is the store's whole text at N"
   echo "users, written from its records (\`exporter/state/store_exposition.cpp\`), as \`/metrics\` serves it."
   echo "\`BM_Gzip/N\` compresses the 10k-user text at level N (\`/metrics\` uses 1)."
+  echo "\`BM_AccountsExposition\` writes the same 10k users as 1 or 40 accounts' stores, plain or gzipped."
   echo
   echo '```'
   cat "$WORK/micro.txt"
